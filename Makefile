@@ -1,0 +1,33 @@
+# Two commands matter: `make dev` runs the platform, `make test` runs lint, types and the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: dev test lint pytest setup postgres
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+dev: setup  ## Temporal dev server + UI, migrations, worker and API on SQLite
+	$(BIN)/bas dev
+
+# The tests start their own PostgreSQL from the machine's server binaries; install them if missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+	  (echo "installing PostgreSQL server binaries (apt)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+pytest: setup postgres
+	$(BIN)/pytest
+
+test: lint pytest  ## everything CI runs
+

@@ -1,0 +1,112 @@
+"""Every error, rendered in the format of the surface that was called."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.surfaces import Surface, surface_of
+from services.errors import DomainError, InvalidField, NotFound
+
+log = logging.getLogger("api.errors")
+
+_CODE_BY_STATUS = {
+    400: "bad_request",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limit_exceeded",
+    500: "server_error",
+    503: "service_unavailable",
+}
+
+
+def _request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", ""))
+
+
+def _field_name(location: tuple[Any, ...]) -> str:
+    # ("body", "email") -> "email"; ("body", "actions", "follow_up", 0) -> "actions.follow_up.0"
+    parts = [str(p) for p in location if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or str(location[-1] if location else "body")
+
+
+def error_response(
+    request: Request,
+    status_code: int,
+    message: str,
+    *,
+    extra: dict[str, Any] | None = None,
+    field_errors: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    if surface_of(request.url.path) is Surface.RESOURCES:
+        body: dict[str, Any] = {"error": _CODE_BY_STATUS.get(status_code, "error"), "message": message}
+        if field_errors:
+            body["details"] = field_errors
+        body.update(extra or {})
+    else:
+        detail: Any = message
+        if field_errors:
+            detail = [
+                {"loc": field.split("."), "field": field, "msg": msg}
+                for field, msgs in field_errors.items()
+                for msg in msgs
+            ]
+        body = {"detail": detail}
+    response = JSONResponse(jsonable_encoder(body), status_code=status_code, headers=headers)
+    return response
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    if isinstance(exc, InvalidField):
+        return error_response(request, 422, "Validation failed", field_errors={exc.field: [exc.message]})
+    extra: dict[str, Any] = {}
+    if isinstance(exc, NotFound):
+        extra = {"resource_type": exc.resource_type, "resource_id": exc.resource_id}
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return error_response(request, exc.status_code, exc.message, extra=extra, headers=headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields: dict[str, list[str]] = defaultdict(list)
+    for error in exc.errors():
+        message = str(error.get("msg", "Invalid value")).removeprefix("Value error, ")
+        fields[_field_name(tuple(error.get("loc", ())))].append(message)
+    return error_response(request, 422, "Validation failed", field_errors=dict(fields))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else "Request failed"
+    return error_response(request, exc.status_code, message, headers=getattr(exc, "headers", None))
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    request_id = _request_id(request)
+    log.error("unhandled error on %s %s (request %s)", request.method, request.url.path, request_id, exc_info=exc)
+    message = "An unexpected error occurred"
+    if surface_of(request.url.path) is Surface.ENDPOINTS:
+        message = f"{message} (request id {request_id})"
+    return error_response(request, 500, message, extra={"request_id": request_id}, headers={"X-Request-ID": request_id})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,106 @@
+"""The FastAPI application: both API surfaces, one set of middleware, one Temporal client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from temporalio.client import Client
+
+from api.endpoints.router import router as endpoints_router
+from api.endpoints.router import token_router
+from api.errors import install_error_handlers
+from api.middleware import RateLimitMiddleware, RequestIdMiddleware
+from api.resources.router import router as resources_router
+from core.config import Settings, get_settings
+from core.logging import configure_logging
+from core.temporal import connect
+from db.session import create_engine, session_factory
+from services.health import VERSION
+
+log = logging.getLogger(__name__)
+
+TEMPORAL_RETRY_SECONDS = 5.0
+
+
+async def _connect_until_up(app: FastAPI, settings: Settings) -> None:
+    """Keep trying: the API serves (and health says "degraded") while Temporal is still starting."""
+    while app.state.temporal is None:
+        try:
+            app.state.temporal = await connect(settings)
+            log.info(
+                "connected to Temporal at %s (namespace %s)", settings.temporal_address, settings.temporal_namespace
+            )
+        except Exception as exc:  # connection errors come in many types; all mean "retry later"
+            log.warning(
+                "Temporal at %s not reachable (%s); retrying in %.0fs",
+                settings.temporal_address,
+                exc,
+                TEMPORAL_RETRY_SECONDS,
+            )
+            await asyncio.sleep(TEMPORAL_RETRY_SECONDS)
+
+
+def create_app(settings: Settings | None = None, temporal_client: Client | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        app.state.settings = settings
+        app.state.sessions = session_factory(engine)
+        app.state.temporal = temporal_client
+        connector = None if temporal_client else asyncio.create_task(_connect_until_up(app, settings))
+        try:
+            yield
+        finally:
+            if connector:
+                connector.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await connector
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Business Automation System",
+        version=VERSION,
+        description=(
+            "Lead follow-up, review & referral and content automations as durable Temporal workflows.\n\n"
+            "Two surfaces share one JWT: `/v1/...` (resources) and `/token` + `/api/...` (workflow endpoints)."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(resources_router)
+    app.include_router(token_router)
+    app.include_router(endpoints_router)
+    # Added last = runs first: every response, including 429s and CORS preflights, gets a request id.
+    app.add_middleware(RateLimitMiddleware, settings=settings)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials="*" not in settings.cors_origins,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=[
+            "X-Request-ID",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+            "Retry-After",
+        ],
+    )
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for ``uvicorn --factory api.main:app_factory``."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,47 @@
+"""Each surface's paging and sorting parameters, turned into one ``PageRequest``, and its list envelope."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Query
+
+from schemas.common import MAX_PAGE_SIZE, DataPage, ItemsPage, Page, PageMeta, PageRequest, SortDirection
+
+T = TypeVar("T")
+
+
+def resources_page(
+    page: Annotated[int, Query(ge=1, description="Page number, from 1")] = 1,
+    per_page: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page")] = 20,
+    sort_by: Annotated[str | None, Query(description="Field to sort by")] = None,
+    sort_dir: Annotated[SortDirection, Query(description="asc or desc")] = SortDirection.desc,
+) -> PageRequest:
+    return PageRequest(page=page, size=per_page, sort_by=sort_by, sort_dir=sort_dir)
+
+
+def endpoints_page(
+    page: Annotated[int, Query(ge=1, description="Page number, from 1")] = 1,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page")] = 20,
+    sort: Annotated[str | None, Query(description="Field to sort by")] = None,
+    order: Annotated[SortDirection, Query(description="asc or desc")] = SortDirection.desc,
+) -> PageRequest:
+    return PageRequest(page=page, size=limit, sort_by=sort, sort_dir=order)
+
+
+ResourcesPage = Annotated[PageRequest, Depends(resources_page)]
+EndpointsPage = Annotated[PageRequest, Depends(endpoints_page)]
+
+
+def data_page(page: Page[Any], present: Callable[[Any], T]) -> DataPage[T]:
+    return DataPage(
+        data=[present(item) for item in page.items],
+        meta=PageMeta.of(page=page.request.page, per_page=page.request.size, total=page.total),
+    )
+
+
+def items_page(page: Page[Any], present: Callable[[Any], T]) -> ItemsPage[T]:
+    return ItemsPage(
+        items=[present(item) for item in page.items], total=page.total, page=page.request.page, limit=page.request.size
+    )

@@ -1,0 +1,114 @@
+"""Process settings: every knob comes from an environment variable prefixed ``BAS_``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.temporal import QueueKind, task_queue
+
+# The one secret that ships in the code. It is only accepted in development so that a
+# production deployment can never sign tokens with a key anyone can read on GitHub.
+DEV_JWT_SECRET = "dev-insecure-jwt-secret-change-me-0123456789"  # noqa: S105 (refused outside development)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BAS_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    """SQLAlchemy URL. Empty means a SQLite file under ``data_dir``."""
+
+    # Security
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    access_token_minutes: int = 30
+    refresh_token_days: int = 14
+
+    # HTTP
+    cors_origins: list[str] = ["*"]
+    rate_limit_per_ip_minute: int = 100
+    rate_limit_per_user_hour: int = 1000
+    rate_limit_storage: str = "memory://"
+    """``memory://`` for one API process, ``redis://host:6379`` when several replicas share limits."""
+    public_base_url: str = "http://localhost:8000"
+    """Where people reach the API (unsubscribe links in emails are built on it)."""
+
+    # Temporal
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_tls: bool = False
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_api_key: SecretStr | None = None
+    temporal_ui_url: str = "http://localhost:8233"
+    task_queue_prefix: str = "bas"
+    """Task queues are ``{prefix}-main`` and ``{prefix}-llm``; a different prefix isolates a deployment."""
+
+    # Providers: unset means "record and log, do not send".
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = 20.0
+    email_from: str = "Business Automation <no-reply@localhost>"
+    sms_api_url: str = ""
+    """Twilio-compatible base URL, e.g. ``https://api.twilio.com/2010-04-01``."""
+    sms_account_sid: str = ""
+    sms_auth_token: SecretStr = SecretStr("")
+    sms_from: str = ""
+    llm_base_url: str = ""
+    """OpenAI-compatible base URL. Empty uses the offline writer."""
+    llm_api_key: SecretStr = SecretStr("")
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = 60.0
+    llm_max_concurrent: int = 4
+    """Concurrent LLM calls per worker; LLM activities run on their own task queue."""
+
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_dev_secret_outside_development(self) -> Settings:
+        secret = self.jwt_secret.get_secret_value()
+        if self.environment == "production" and (secret == DEV_JWT_SECRET or len(secret) < 32):
+            raise ValueError(
+                "BAS_JWT_SECRET must be set to a random value of at least 32 characters when BAS_ENVIRONMENT=production"
+            )
+        return self
+
+    def task_queue(self, kind: QueueKind) -> str:
+        return task_queue(self.task_queue_prefix, kind)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'bas.db').resolve()}"
+
+    @property
+    def async_database_url(self) -> str:
+        """The same database through an async driver (aiosqlite / psycopg async)."""
+        url = self.sqlalchemy_url
+        if url.startswith("sqlite:"):
+            return "sqlite+aiosqlite:" + url.removeprefix("sqlite:")
+        if url.startswith(("postgresql:", "postgres:")):
+            return "postgresql+psycopg:" + url.split(":", 1)[1]
+        return url
+
+    @property
+    def sync_database_url(self) -> str:
+        """The same database through a sync driver, for Alembic."""
+        url = self.sqlalchemy_url
+        if url.startswith(("postgresql:", "postgres:")):
+            return "postgresql+psycopg:" + url.split(":", 1)[1]
+        return url.replace("+aiosqlite", "")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+import logging
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """One line per event, with the logger name, so an operator can grep at 3 a.m."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        force=True,
+    )
+    # The SDK's own worker logs are useful; its per-poll chatter is not.
+    logging.getLogger("temporalio").setLevel(max(logging.INFO, logging.getLogger().level))

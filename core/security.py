@@ -1,0 +1,91 @@
+"""Password hashing (argon2 via pwdlib) and JWTs (PyJWT, HS256 only)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import jwt
+from pwdlib import PasswordHash
+
+from core.config import Settings
+
+ALGORITHM = "HS256"
+TokenKind = Literal["access", "refresh"]
+
+_password_hash = PasswordHash.recommended()
+# Verified against when the account does not exist, so that "unknown user" costs the same
+# argon2 work as "wrong password" and login time does not reveal which emails are registered.
+_DUMMY_HASH = _password_hash.hash("timing-equaliser-not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    return _password_hash.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    if password_hash is None:
+        _password_hash.verify(password, _DUMMY_HASH)
+        return False
+    return _password_hash.verify(password, password_hash)
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: str
+    company_id: str
+    kind: TokenKind
+    jti: str
+    expires_at: datetime
+
+
+class InvalidToken(Exception):
+    """The token is malformed, expired, of the wrong kind or signed with another key."""
+
+
+def create_token(settings: Settings, *, user_id: str, company_id: str, kind: TokenKind) -> TokenClaims:
+    now = datetime.now(UTC)
+    lifetime = (
+        timedelta(minutes=settings.access_token_minutes)
+        if kind == "access"
+        else timedelta(days=settings.refresh_token_days)
+    )
+    return TokenClaims(
+        user_id=user_id, company_id=company_id, kind=kind, jti=uuid.uuid4().hex, expires_at=now + lifetime
+    )
+
+
+def encode_token(settings: Settings, claims: TokenClaims) -> str:
+    payload = {
+        "sub": claims.user_id,
+        "cmp": claims.company_id,
+        "typ": claims.kind,
+        "jti": claims.jti,
+        "iat": datetime.now(UTC),
+        "exp": claims.expires_at,
+    }
+    return jwt.encode(payload, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM)
+
+
+def decode_token(settings: Settings, token: str, *, expected: TokenKind) -> TokenClaims:
+    try:
+        # An explicit algorithm list is what refuses "alg: none" and RS/HS confusion.
+        payload = jwt.decode(
+            token,
+            settings.jwt_secret.get_secret_value(),
+            algorithms=[ALGORITHM],
+            options={"require": ["sub", "cmp", "typ", "jti", "exp"]},
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(str(exc)) from exc
+    if payload["typ"] != expected:
+        raise InvalidToken(f"expected a {expected} token")
+    return TokenClaims(
+        user_id=payload["sub"],
+        company_id=payload["cmp"],
+        kind=expected,
+        jti=payload["jti"],
+        expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+    )

@@ -1,0 +1,418 @@
+"""The whole product's data model. Every tenant-owned row carries ``company_id``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from db.base import Base, Timestamps, id_column, utcnow
+
+_CASCADE = "CASCADE"
+
+
+def company_fk() -> Mapped[str]:
+    return mapped_column(ForeignKey("companies.id", ondelete=_CASCADE), index=True)
+
+
+class Company(Timestamps, Base):
+    __tablename__ = "companies"
+
+    id: Mapped[str] = id_column()
+    name: Mapped[str] = mapped_column(String(200))
+    industry: Mapped[str | None] = mapped_column(String(120))
+    website: Mapped[str | None] = mapped_column(String(500))
+    logo_url: Mapped[str | None] = mapped_column(String(500))
+    postal_address: Mapped[str | None] = mapped_column(Text)
+    """Printed in every marketing email footer (CAN-SPAM)."""
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    subscription_tier: Mapped[str] = mapped_column(String(40), default="starter")
+    subscription_status: Mapped[str] = mapped_column(String(40), default="active")
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    integrations: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class User(Timestamps, Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    username: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20), default="user")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_login: Mapped[datetime | None]
+
+
+class RefreshToken(Base):
+    """One row per issued refresh token; a token is good for exactly one rotation."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the JWT's jti
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete=_CASCADE), index=True)
+    family_id: Mapped[str] = mapped_column(String(64), index=True)
+    """All tokens descended from one login; a reused token revokes the whole family."""
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Lead(Timestamps, Base):
+    __tablename__ = "leads"
+    __table_args__ = (
+        UniqueConstraint("company_id", "email"),
+        Index("ix_leads_company_status", "company_id", "status"),
+    )
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    source: Mapped[str] = mapped_column(String(40), default="manual")
+    status: Mapped[str] = mapped_column(String(20), default="new")
+    notes: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    assigned_to: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    status_changed_at: Mapped[datetime | None]
+    converted_at: Mapped[datetime | None]
+    unsubscribed_at: Mapped[datetime | None]
+
+    interactions: Mapped[list[Interaction]] = relationship(
+        back_populates="lead", cascade="all, delete-orphan", passive_deletes=True, order_by="Interaction.created_at"
+    )
+
+
+class Interaction(Base):
+    __tablename__ = "interactions"
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    lead_id: Mapped[str] = mapped_column(ForeignKey("leads.id", ondelete=_CASCADE), index=True)
+    type: Mapped[str] = mapped_column(String(20))
+    direction: Mapped[str] = mapped_column(String(10))
+    content: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(40), default="manual")
+    status: Mapped[str] = mapped_column(String(20), default="delivered")
+    created_by: Mapped[str | None] = mapped_column(String(40))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    lead: Mapped[Lead] = relationship(back_populates="interactions")
+
+
+class Customer(Timestamps, Base):
+    __tablename__ = "customers"
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    lead_id: Mapped[str | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    lifetime_value: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("0"))
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Sale(Timestamps, Base):
+    __tablename__ = "sales"
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete=_CASCADE), index=True)
+    service_id: Mapped[str | None] = mapped_column(String(64))
+    service_name: Mapped[str | None] = mapped_column(String(200))
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    status: Mapped[str] = mapped_column(String(20), default="completed")
+    payment_method: Mapped[str | None] = mapped_column(String(40))
+    notes: Mapped[str | None] = mapped_column(Text)
+    # use_alter breaks the sales -> referrals -> reviews -> sales cycle at table-creation time.
+    referral_id: Mapped[str | None] = mapped_column(ForeignKey("referrals.id", ondelete="SET NULL", use_alter=True))
+
+
+class Review(Timestamps, Base):
+    __tablename__ = "reviews"
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete=_CASCADE), index=True)
+    sale_id: Mapped[str | None] = mapped_column(ForeignKey("sales.id", ondelete="SET NULL"), unique=True)
+    platform: Mapped[str | None] = mapped_column(String(40))
+    rating: Mapped[int | None] = mapped_column(Integer)
+    content: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="requested")
+    """Canonical: requested, submitted, verified (``/v1`` says "completed" for submitted)."""
+    review_url: Mapped[str | None] = mapped_column(String(500))
+    request_sent_at: Mapped[datetime | None]
+    submitted_at: Mapped[datetime | None]
+    verified_at: Mapped[datetime | None]
+
+
+class Referral(Timestamps, Base):
+    __tablename__ = "referrals"
+    __table_args__ = (UniqueConstraint("company_id", "code"),)
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete=_CASCADE), index=True)
+    review_id: Mapped[str | None] = mapped_column(ForeignKey("reviews.id", ondelete="SET NULL"))
+    code: Mapped[str] = mapped_column(String(40))
+    offer: Mapped[str] = mapped_column(String(500))
+    """What the new customer gets."""
+    referrer_offer: Mapped[str | None] = mapped_column(String(500))
+    """What the referring customer gets."""
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    times_used: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+
+    uses: Mapped[list[ReferralUse]] = relationship(
+        back_populates="referral", cascade="all, delete-orphan", order_by="ReferralUse.used_at"
+    )
+
+
+class ReferralUse(Base):
+    __tablename__ = "referral_uses"
+    __table_args__ = (UniqueConstraint("referral_id", "lead_id"),)
+
+    id: Mapped[str] = id_column()
+    referral_id: Mapped[str] = mapped_column(ForeignKey("referrals.id", ondelete=_CASCADE), index=True)
+    lead_id: Mapped[str | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    converted: Mapped[bool] = mapped_column(Boolean, default=False)
+    used_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    referral: Mapped[Referral] = relationship(back_populates="uses")
+
+
+class ContentSchedule(Timestamps, Base):
+    """Mirrors a Temporal Schedule (same id); Temporal owns the timing."""
+
+    __tablename__ = "content_schedules"
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    content_type: Mapped[str] = mapped_column(String(40))
+    frequency: Mapped[str] = mapped_column(String(20))
+    day_of_week: Mapped[str | None] = mapped_column(String(12))
+    time_of_day: Mapped[str] = mapped_column(String(5), default="09:00")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    topics: Mapped[list[str]] = mapped_column(default=list)
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    publish_to: Mapped[str | None] = mapped_column(String(40))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Content(Timestamps, Base):
+    __tablename__ = "content"
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    type: Mapped[str] = mapped_column(String(40), index=True)
+    title: Mapped[str | None] = mapped_column(String(500))
+    body: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    platform: Mapped[str | None] = mapped_column(String(40))
+    url: Mapped[str | None] = mapped_column(String(1000))
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """What generation was asked for (topic, keywords, tone...), kept to regenerate."""
+    created_by: Mapped[str] = mapped_column(String(40), default="system")
+    schedule_id: Mapped[str | None] = mapped_column(ForeignKey("content_schedules.id", ondelete="SET NULL"))
+    published_at: Mapped[datetime | None]
+
+    metrics: Mapped[list[ContentMetric]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+
+class ContentMetric(Base):
+    """Engagement figures for one content item as reported on one date."""
+
+    __tablename__ = "content_metrics"
+    __table_args__ = (UniqueConstraint("content_id", "recorded_on"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    content_id: Mapped[str] = mapped_column(ForeignKey("content.id", ondelete=_CASCADE), index=True)
+    recorded_on: Mapped[str] = mapped_column(String(10))
+    views: Mapped[int] = mapped_column(Integer, default=0)
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+    shares: Mapped[int] = mapped_column(Integer, default=0)
+    comments: Mapped[int] = mapped_column(Integer, default=0)
+    conversions: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WorkflowConfig(Timestamps, Base):
+    __tablename__ = "workflow_configs"
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    name: Mapped[str] = mapped_column(String(200))
+    workflow_type: Mapped[str] = mapped_column(String(40), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    triggers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    actions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    templates: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    send_window: Mapped[dict[str, Any] | None] = mapped_column()
+    created_by: Mapped[str | None] = mapped_column(String(40))
+
+
+class WorkflowRun(Base):
+    """One Temporal execution as the product sees it; Temporal keeps the full history."""
+
+    __tablename__ = "workflow_runs"
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    workflow_config_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workflow_configs.id", ondelete="SET NULL"), index=True
+    )
+    workflow_type: Mapped[str] = mapped_column(String(40))
+    temporal_workflow_id: Mapped[str] = mapped_column(String(255), unique=True)
+    temporal_run_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    trigger_type: Mapped[str] = mapped_column(String(40))
+    trigger_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    results: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    completed_at: Mapped[datetime | None]
+
+    actions: Mapped[list[WorkflowAction]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="WorkflowAction.timestamp"
+    )
+
+
+class WorkflowAction(Base):
+    __tablename__ = "workflow_actions"
+
+    id: Mapped[str] = id_column()
+    run_id: Mapped[str] = mapped_column(ForeignKey("workflow_runs.id", ondelete=_CASCADE), index=True)
+    type: Mapped[str] = mapped_column(String(40))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    timestamp: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MessageDelivery(Base):
+    """Every outbound email/SMS, written *before* the provider is called.
+
+    ``idempotency_key`` (``{workflow_id}/{step}``) is what makes a retried send activity a no-op.
+    """
+
+    __tablename__ = "message_deliveries"
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    """pending -> sent | recorded | failed | unknown | suppressed."""
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+    lead_id: Mapped[str | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class Suppression(Base):
+    """An address the company must not message on a channel (unsubscribe, SMS STOP, bounce)."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("company_id", "channel", "address"),)
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    channel: Mapped[str] = mapped_column(String(10))
+    address: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Webhook(Timestamps, Base):
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    url: Mapped[str] = mapped_column(String(1000))
+    events: Mapped[list[str]] = mapped_column(default=list)
+    secret: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class DomainEvent(Base):
+    """Every domain event, recorded once; webhook deliveries fan out from here."""
+
+    __tablename__ = "domain_events"
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    type: Mapped[str] = mapped_column(String(60), index=True)
+    entity_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class WebhookDelivery(Base):
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("webhook_id", "event_id"),)
+
+    id: Mapped[str] = id_column()
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete=_CASCADE), index=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("domain_events.id", ondelete=_CASCADE))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]
+
+
+class Backup(Base):
+    __tablename__ = "backups"
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"))
+    location: Mapped[str] = mapped_column(String(1000))
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    restored_at: Mapped[datetime | None]
+
+
+class IdempotencyRecord(Base):
+    """The stored response to a create sent with an ``Idempotency-Key`` header."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("company_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    company_id: Mapped[str] = company_fk()
+    key: Mapped[str] = mapped_column(String(255))
+    request_fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SystemCheck(Base):
+    """Written by the heartbeat workflow's activity: proof that API -> Temporal -> worker -> DB works."""
+
+    __tablename__ = "system_checks"
+
+    id: Mapped[str] = id_column()
+    requested_by: Mapped[str | None] = mapped_column(String(40))
+    worker_identity: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,34 @@
+"""Names Temporal needs on both sides of the wire: task queues and search attributes.
+
+They live here (not in ``core``) because workflow code may import ``schemas`` and nothing else of ours.
+"""
+
+from enum import StrEnum
+
+from temporalio.common import SearchAttributeKey
+
+
+class QueueKind(StrEnum):
+    MAIN = "main"
+    """Workflows and every activity without a limit of its own."""
+
+
+def task_queue(prefix: str, kind: QueueKind) -> str:
+    """``bas-main``, ``bas-llm``. The prefix (``BAS_TASK_QUEUE_PREFIX``) separates deployments and tests."""
+    return f"{prefix}-{kind}"
+
+
+def sibling_queue(workflow_task_queue: str, kind: QueueKind) -> str:
+    """The queue of another kind in the same deployment as the workflow's own queue.
+
+    Workflow code cannot read settings, so it derives the LLM queue from ``workflow.info().task_queue``.
+    """
+    prefix = workflow_task_queue.rsplit("-", 1)[0]
+    return task_queue(prefix, kind)
+
+
+COMPANY_ID = SearchAttributeKey.for_keyword("CompanyId")
+ENTITY_ID = SearchAttributeKey.for_keyword("EntityId")
+WORKFLOW_CONFIG_ID = SearchAttributeKey.for_keyword("WorkflowConfigId")
+
+SEARCH_ATTRIBUTES = (COMPANY_ID, ENTITY_ID, WORKFLOW_CONFIG_ID)

@@ -1,0 +1,117 @@
+"""Users of a company: self-service profile and admin management."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import security
+from core.ids import new_id
+from db.models import User
+from schemas.common import Page, PageRequest
+from schemas.enums import Role
+from schemas.users import UserCreate, UserFilter, UserSelfUpdate, UserUpdate
+from services.errors import Conflict, InvalidField, NotFound, PermissionDenied
+from services.merge import deep_merge
+from services.paging import paginate
+
+log = logging.getLogger(__name__)
+
+
+def require_role(actor: User, *roles: Role) -> None:
+    if actor.role not in roles:
+        raise PermissionDenied()
+
+
+async def get(session: AsyncSession, actor: User, user_id: str) -> User:
+    user = await session.get(User, user_id)
+    # Another company's user is reported exactly like a missing one: no existence leak.
+    if user is None or user.company_id != actor.company_id:
+        raise NotFound("user", user_id)
+    return user
+
+
+async def list_users(session: AsyncSession, actor: User, filters: UserFilter, page: PageRequest) -> Page[User]:
+    statement = select(User).where(User.company_id == actor.company_id)
+    if filters.role is not None:
+        statement = statement.where(User.role == filters.role)
+    if filters.is_active is not None:
+        statement = statement.where(User.is_active == filters.is_active)
+    return await paginate(
+        session,
+        statement,
+        page,
+        sortable={"created_at": User.created_at, "email": User.email, "name": User.name, "role": User.role},
+        default_sort="created_at",
+        tie_breaker=User.id,
+    )
+
+
+async def _ensure_login_free(session: AsyncSession, *names: str, exclude_id: str | None = None) -> None:
+    statement = select(User.id).where(or_(User.email.in_(names), User.username.in_(names)))
+    if exclude_id:
+        statement = statement.where(User.id != exclude_id)
+    if await session.scalar(statement):
+        raise Conflict("A user with this email or username already exists")
+
+
+async def create(session: AsyncSession, actor: User, body: UserCreate) -> User:
+    require_role(actor, Role.admin)
+    email = body.email.lower()
+    username = (body.username or email).strip().lower()
+    await _ensure_login_free(session, email, username)
+    user = User(
+        id=new_id("usr"),
+        company_id=actor.company_id,
+        email=email,
+        username=username,
+        name=body.full_name,
+        password_hash=security.hash_password(body.password),
+        role=body.role,
+    )
+    session.add(user)
+    await session.flush()
+    log.info("user %s created %s (%s) in %s", actor.id, user.id, user.role, actor.company_id)
+    return user
+
+
+async def update(session: AsyncSession, actor: User, user_id: str, body: UserUpdate) -> User:
+    require_role(actor, Role.admin)
+    user = await get(session, actor, user_id)
+    if user.id == actor.id and (body.role not in (None, Role.admin) or body.is_active is False):
+        # Otherwise the last admin can lock the whole company out of user management.
+        raise InvalidField("role" if body.role else "is_active", "admins cannot demote or deactivate themselves")
+    if body.email is not None:
+        await _ensure_login_free(session, body.email.lower(), exclude_id=user.id)
+        user.email = body.email.lower()
+    if body.full_name is not None:
+        user.name = body.full_name
+    if body.role is not None:
+        user.role = body.role
+    if body.is_active is not None:
+        user.is_active = body.is_active
+    if body.password is not None:
+        user.password_hash = security.hash_password(body.password)
+    await session.flush()
+    return user
+
+
+async def delete(session: AsyncSession, actor: User, user_id: str) -> None:
+    require_role(actor, Role.admin)
+    user = await get(session, actor, user_id)
+    if user.id == actor.id:
+        raise Conflict("You cannot delete your own account")
+    await session.delete(user)
+    await session.flush()
+    log.info("user %s deleted %s in %s", actor.id, user_id, actor.company_id)
+
+
+async def update_self(session: AsyncSession, actor: User, body: UserSelfUpdate) -> User:
+    if body.name is not None:
+        actor.name = body.name
+    if body.settings is not None:
+        actor.settings = deep_merge(actor.settings, body.settings)
+    await session.flush()
+    return actor
