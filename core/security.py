@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -89,3 +92,42 @@ def decode_token(settings: Settings, token: str, *, expected: TokenKind) -> Toke
         jti=payload["jti"],
         expires_at=datetime.fromtimestamp(payload["exp"], UTC),
     )
+
+
+# ---- signed links (unsubscribe) and inbound-webhook keys: HMAC, no database lookup to verify.
+
+_LINK_SALT = b"bas-link-v1:"
+
+
+def _mac(settings: Settings, purpose: str, payload: str) -> str:
+    key = _LINK_SALT + settings.jwt_secret.get_secret_value().encode()
+    digest = hmac.new(key, f"{purpose}:{payload}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:18]).decode().rstrip("=")
+
+
+def sign_unsubscribe(settings: Settings, company_id: str, lead_id: str) -> str:
+    """A token for the unsubscribe link in every marketing message; it never expires (RFC 8058)."""
+    payload = f"{company_id}.{lead_id}"
+    return f"{payload}.{_mac(settings, 'unsubscribe', payload)}"
+
+
+def verify_unsubscribe(settings: Settings, token: str) -> tuple[str, str] | None:
+    """``(company_id, lead_id)`` for a genuine token, else ``None``."""
+    company_id, _, rest = token.partition(".")
+    lead_id, _, mac = rest.partition(".")
+    if not (company_id and lead_id and mac):
+        return None
+    expected = _mac(settings, "unsubscribe", f"{company_id}.{lead_id}")
+    return (company_id, lead_id) if hmac.compare_digest(mac, expected) else None
+
+
+def inbound_key(settings: Settings, company_id: str) -> str:
+    """The secret path segment a company gives its email/SMS provider for inbound webhooks."""
+    return f"{company_id}.{_mac(settings, 'inbound', company_id)}"
+
+
+def verify_inbound_key(settings: Settings, key: str) -> str | None:
+    company_id, _, mac = key.partition(".")
+    if not company_id or not mac:
+        return None
+    return company_id if hmac.compare_digest(mac, _mac(settings, "inbound", company_id)) else None

@@ -278,7 +278,8 @@ class WorkflowRun(Base):
         ForeignKey("workflow_configs.id", ondelete="SET NULL"), index=True
     )
     workflow_type: Mapped[str] = mapped_column(String(40))
-    temporal_workflow_id: Mapped[str] = mapped_column(String(255), unique=True)
+    temporal_workflow_id: Mapped[str] = mapped_column(String(255), index=True)
+    """Business key (``lead-follow-up/{lead}/{config}``); a finished sequence may be run again by hand."""
     temporal_run_id: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     trigger_type: Mapped[str] = mapped_column(String(40))
@@ -324,6 +325,7 @@ class MessageDelivery(Base):
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(Text)
     lead_id: Mapped[str | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), index=True)
+    workflow_run_id: Mapped[str | None] = mapped_column(ForeignKey("workflow_runs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
 

@@ -11,6 +11,8 @@ from temporalio.common import SearchAttributeKey
 class QueueKind(StrEnum):
     MAIN = "main"
     """Workflows and every activity without a limit of its own."""
+    LLM = "llm"
+    """LLM calls, so a worker caps them (``BAS_LLM_MAX_CONCURRENT``) without slowing email or records."""
 
 
 def task_queue(prefix: str, kind: QueueKind) -> str:

@@ -8,9 +8,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities.lead_follow_up import LeadFollowUpActivities
 from activities.system import SystemActivities
 from core.config import Settings
 from schemas.temporal import QueueKind
+from workflows.lead_follow_up import LeadFollowUpWorkflow
 from workflows.system import SystemCheckWorkflow
 
 
@@ -24,10 +26,24 @@ class QueueWiring:
 
 def wiring(settings: Settings, sessions: async_sessionmaker[AsyncSession], identity: str) -> list[QueueWiring]:
     system = SystemActivities(sessions, identity)
+    follow_up = LeadFollowUpActivities(sessions, settings)
     return [
         QueueWiring(
             kind=QueueKind.MAIN,
-            workflows=[SystemCheckWorkflow],
-            activities=[system.record_system_check],
+            workflows=[SystemCheckWorkflow, LeadFollowUpWorkflow],
+            activities=[
+                system.record_system_check,
+                follow_up.plan_send_time,
+                follow_up.compose_message,
+                follow_up.deliver_message,
+                follow_up.finish_run,
+            ],
+        ),
+        # Personalised messages are written here, at most BAS_LLM_MAX_CONCURRENT at a time per worker.
+        QueueWiring(
+            kind=QueueKind.LLM,
+            workflows=[],
+            activities=[follow_up.compose_message],
+            max_concurrent_activities=settings.llm_max_concurrent,
         ),
     ]

@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from api.resources import auth, companies, users
+from api.resources import analytics, auth, companies, leads, users, workflow_configs, workflow_runs
 
 router = APIRouter(prefix="/v1")
-for module in (auth, users, companies):
+for module in (auth, users, companies, leads, workflow_configs, workflow_runs, analytics):
     router.include_router(module.router)

@@ -124,7 +124,10 @@ async def test_health_without_a_worker_is_degraded(client: httpx2.AsyncClient, s
     assert report["temporal"] == "connected"
     assert report["workers"] == "unavailable"
     assert report["status"] == "degraded"
-    assert report["task_queues"] == [{"name": f"{settings.task_queue_prefix}-main", "pollers": 0}]
+    assert report["task_queues"] == [
+        {"name": f"{settings.task_queue_prefix}-main", "pollers": 0},
+        {"name": f"{settings.task_queue_prefix}-llm", "pollers": 0},
+    ]
     assert report["services"] == {"openai": "recorded", "email": "recorded", "sms": "recorded"}
 
 

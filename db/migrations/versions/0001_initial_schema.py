@@ -286,13 +286,13 @@ def upgrade() -> None:
     sa.Column('completed_at', db.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['company_id'], ['companies.id'], name=op.f('fk_workflow_runs_company_id_companies'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['workflow_config_id'], ['workflow_configs.id'], name=op.f('fk_workflow_runs_workflow_config_id_workflow_configs'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_workflow_runs')),
-    sa.UniqueConstraint('temporal_workflow_id', name=op.f('uq_workflow_runs_temporal_workflow_id'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_workflow_runs'))
     )
     with op.batch_alter_table('workflow_runs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_workflow_runs_company_id'), ['company_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_workflow_runs_started_at'), ['started_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_workflow_runs_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_workflow_runs_temporal_workflow_id'), ['temporal_workflow_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_workflow_runs_trigger_id'), ['trigger_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_workflow_runs_workflow_config_id'), ['workflow_config_id'], unique=False)
 
@@ -367,9 +367,11 @@ def upgrade() -> None:
     sa.Column('provider_message_id', sa.String(length=255), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('lead_id', sa.String(length=40), nullable=True),
+    sa.Column('workflow_run_id', sa.String(length=40), nullable=True),
     sa.Column('created_at', db.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('sent_at', db.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['company_id'], ['companies.id'], name=op.f('fk_message_deliveries_company_id_companies'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workflow_run_id'], ['workflow_runs.id'], name=op.f('fk_message_deliveries_workflow_run_id_workflow_runs'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['lead_id'], ['leads.id'], name=op.f('fk_message_deliveries_lead_id_leads'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_message_deliveries')),
     sa.UniqueConstraint('idempotency_key', name=op.f('uq_message_deliveries_idempotency_key'))
@@ -541,6 +543,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_workflow_runs_workflow_config_id'))
         batch_op.drop_index(batch_op.f('ix_workflow_runs_trigger_id'))
         batch_op.drop_index(batch_op.f('ix_workflow_runs_status'))
+        batch_op.drop_index(batch_op.f('ix_workflow_runs_temporal_workflow_id'))
         batch_op.drop_index(batch_op.f('ix_workflow_runs_started_at'))
         batch_op.drop_index(batch_op.f('ix_workflow_runs_company_id'))
 
