@@ -1,13 +1,46 @@
-"""Every side effect of a lead follow-up sequence. Activities are idempotent under their step key."""
+"""Every side effect of a lead follow-up sequence. Activities are idempotent under their step key.
+
+A message moves through ``message_deliveries``: ``compose_message`` writes it ``pending`` (or ``skipped``);
+``deliver_message`` commits ``sending`` *before* calling the provider, then writes the outcome. A retried
+attempt that finds ``sending`` cannot know whether the provider took the message, so it records ``unknown``
+instead of sending again.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from datetime import datetime
+from email.message import EmailMessage
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from activities.messaging import email as email_channel
+from activities.messaging import sms as sms_channel
+from activities.messaging.llm import Recipient, first_name, writer_for
+from activities.messaging.outcome import ProviderUnavailable, SendResult
+from activities.messaging.send_window import WindowNeverOpens, next_send_time
 from core.config import Settings
+from core.ids import new_id
+from core.templates import TemplateRejected, render
+from db.base import utcnow
+from db.models import (
+    Company,
+    DomainEvent,
+    Interaction,
+    Lead,
+    MessageDelivery,
+    Suppression,
+    WorkflowAction,
+    WorkflowRun,
+)
+from db.session import transaction
 from schemas.lead_follow_up import (
     ComposedMessage,
     DeliveryOutcome,
@@ -15,6 +48,25 @@ from schemas.lead_follow_up import (
     PlanSendInput,
     StepInput,
 )
+from schemas.leads import Channel, Direction, LeadStatus
+
+log = logging.getLogger(__name__)
+
+TERMINAL = frozenset({"sent", "recorded", "suppressed", "skipped", "failed", "unknown"})
+"""A delivery in one of these states is settled: a retried ``deliver_message`` returns it untouched."""
+DELIVERED = ("sent", "recorded")
+
+INTERACTION_CHANNEL = "automated_workflow"
+MAX_SUBJECT = 500  # message_deliveries.subject
+
+
+@dataclass(frozen=True)
+class _Draft:
+    recipient: str
+    subject: str | None
+    body: str
+    skipped_reason: str | None = None
+    writer: str | None = None
 
 
 class LeadFollowUpActivities:
@@ -25,19 +77,403 @@ class LeadFollowUpActivities:
     @activity.defn
     async def plan_send_time(self, input: PlanSendInput) -> datetime:
         """The first moment at or after ``not_before`` inside the send window in the recipient's zone."""
-        raise NotImplementedError
+        async with self._sessions() as session:
+            lead = await _lead(session, input.company_id, input.lead_id)
+            company = await session.get(Company, input.company_id)
+        zone = _zone(lead.timezone if lead else None, company.timezone if company else None)
+        try:
+            return next_send_time(input.not_before, zone, input.send_window, input.channel)
+        except WindowNeverOpens as exc:
+            # The same input would fail the same way forever; fail the run so the operator sees why.
+            raise ApplicationError(str(exc), type="WindowNeverOpens", non_retryable=True) from exc
 
     @activity.defn
     async def compose_message(self, input: StepInput) -> ComposedMessage:
         """Render the step's template with the lead's current data into a pending delivery row."""
-        raise NotImplementedError
+        async with self._sessions() as session:
+            existing = await _delivery(session, input.idempotency_key)
+            if existing is not None:
+                return _composed(_of_this_run(existing, input))
+            lead = await _lead(session, input.company_id, input.lead_id)
+            company = await session.get(Company, input.company_id)
+        if company is None:
+            raise ApplicationError(f"company {input.company_id} no longer exists", type="NotFound", non_retryable=True)
+        # Outside any transaction: an LLM may take a minute and must not hold a database connection.
+        draft = await self._draft(input, lead, company)
+        delivery = MessageDelivery(
+            id=new_id("msg"),
+            company_id=input.company_id,
+            idempotency_key=input.idempotency_key,
+            channel=input.step_spec.channel,
+            recipient=draft.recipient,
+            subject=draft.subject,
+            body=draft.body,
+            status="skipped" if draft.skipped_reason else "pending",
+            error=draft.skipped_reason,
+            provider=self._provider(input.step_spec.channel),
+            lead_id=lead.id if lead else None,
+            workflow_run_id=input.run_id,
+        )
+        details: dict[str, Any] = {"template": input.step_spec.template_key, "step": input.step, "writer": draft.writer}
+        if draft.skipped_reason:
+            details["skipped_reason"] = draft.skipped_reason
+        try:
+            async with transaction(self._sessions) as session:
+                session.add(delivery)
+                session.add(
+                    WorkflowAction(id=new_id("act"), run_id=input.run_id, type="generate_message", details=details)
+                )
+        except IntegrityError:
+            # Another attempt of this step (a retry racing a slow first try) inserted the key first: use its row.
+            async with self._sessions() as session:
+                existing = await _delivery(session, input.idempotency_key)
+            if existing is None:
+                raise
+            return _composed(_of_this_run(existing, input))
+        log.info(
+            "composed %s %s for lead %s (step %d of run %s)",
+            delivery.channel,
+            delivery.id,
+            input.lead_id,
+            input.step,
+            input.run_id,
+        )
+        return _composed(delivery)
 
     @activity.defn
     async def deliver_message(self, input: StepInput) -> DeliveryOutcome:
         """Check suppression, send once, record the outbound interaction."""
-        raise NotImplementedError
+        async with transaction(self._sessions) as session:
+            delivery = await _delivery(session, input.idempotency_key, lock=True)
+            if delivery is None:
+                raise ApplicationError(
+                    f"no message was composed under {input.idempotency_key}", type="NotFound", non_retryable=True
+                )
+            if delivery.status in TERMINAL:
+                return _outcome(delivery)
+            if delivery.status == "sending":
+                delivery.status = "unknown"
+                delivery.error = "an earlier attempt called the provider and did not record its answer"
+                log.warning(
+                    "delivery %s was left sending by an earlier attempt; recorded as unknown, not resent", delivery.id
+                )
+                self._add_send_action(session, delivery)
+                return _outcome(delivery)
+            lead = await _lead(session, delivery.company_id, input.lead_id)
+            company = await session.get(Company, delivery.company_id)
+            if lead is None or company is None:
+                delivery.status, delivery.error = "skipped", "the lead was deleted before the message went out"
+                self._add_send_action(session, delivery)
+                return _outcome(delivery)
+            # Checked here, right before the provider call, not when the sequence started.
+            reason = await _suppression(session, delivery, lead)
+            if reason is not None:
+                delivery.status, delivery.error = "suppressed", reason
+                log.info("delivery %s to lead %s suppressed: %s", delivery.id, lead.id, reason)
+                self._add_send_action(session, delivery)
+                return _outcome(delivery)
+            delivery.provider = self._provider(Channel(delivery.channel))
+            if delivery.provider == "recorded":
+                log.info(
+                    "%s %s for lead %s recorded, not sent: no %s provider is configured",
+                    delivery.channel,
+                    delivery.id,
+                    lead.id,
+                    delivery.channel,
+                )
+                self._record_outbound(session, delivery, lead, input, "recorded")
+                return _outcome(delivery)
+            message = self._email(delivery, lead, company) if delivery.channel == Channel.email else None
+            if message is not None:
+                delivery.provider_message_id = message["Message-ID"]
+            delivery.status = "sending"
+        # Committed: from here on a retried attempt finds "sending" and never calls the provider again.
+        try:
+            result = await self._send(delivery, message)
+        except ProviderUnavailable:
+            await self._back_to_pending(delivery.id)
+            raise
+        return await self._settle(delivery.id, input, result)
 
     @activity.defn
     async def finish_run(self, input: FinishRunInput) -> None:
         """Write the run's final status and results."""
-        raise NotImplementedError
+        async with transaction(self._sessions) as session:
+            run = await session.get(WorkflowRun, input.run_id, with_for_update=True)
+            if run is None:
+                log.warning("run %s no longer exists; nothing to finish", input.run_id)
+                return
+            if run.status == input.status and run.completed_at is not None:
+                return  # a retried attempt whose first try committed
+            delivered = await session.scalar(
+                select(func.count())
+                .select_from(MessageDelivery)
+                .where(MessageDelivery.workflow_run_id == run.id, MessageDelivery.status.in_(DELIVERED))
+            )
+            # Counted from the deliveries, not the workflow's tally: an "unknown" outcome is not a known send.
+            results = {
+                "messages_sent": delivered or 0,
+                "stopped_by": input.stopped_by.value if input.stopped_by else None,
+            }
+            run.status = input.status
+            run.completed_at = utcnow()
+            run.results = {**(run.results or {}), **results}
+            session.add(
+                WorkflowAction(
+                    id=new_id("act"), run_id=run.id, type="finish", details={"status": input.status, **results}
+                )
+            )
+        log.info("run %s finished %s: %s", input.run_id, input.status, results)
+
+    # ---- composing
+
+    async def _draft(self, input: StepInput, lead: Lead | None, company: Company) -> _Draft:
+        spec = input.step_spec
+        if lead is None:
+            return _Draft(recipient="", subject=None, body="", skipped_reason="the lead no longer exists")
+        address = lead.email if spec.channel == Channel.email else lead.phone
+        if not address:
+            missing = "email address" if spec.channel == Channel.email else "phone number"
+            return _Draft(recipient="", subject=None, body="", skipped_reason=f"the lead has no {missing}")
+        context = template_context(lead, company)
+        try:
+            body = render(spec.template, context)
+            subject = None
+            if spec.channel == Channel.email:
+                subject = render(spec.subject, context) if spec.subject else f"A message from {company.name}"
+                subject = " ".join(subject.split())[:MAX_SUBJECT]  # a header holds one line
+        except TemplateRejected as exc:
+            # The template was checked when the config was saved; this lead's data still broke it.
+            reason = f"template {spec.template_key!r} cannot be rendered for this lead: {exc}"
+            return _Draft(recipient=address, subject=None, body="", skipped_reason=reason)
+        writer = None
+        if input.personalise:
+            chosen = writer_for(self._settings)
+            recipient = Recipient(
+                name=lead.name,
+                first_name=first_name(lead.name),
+                source=lead.source,
+                company_name=company.name,
+                channel=spec.channel,
+            )
+            body, writer = await chosen.personalise(body, recipient), chosen.name
+        return _Draft(recipient=address, subject=subject, body=body, writer=writer)
+
+    def _provider(self, channel: Channel) -> str:
+        if channel == Channel.email:
+            return "smtp" if self._settings.smtp_host else "recorded"
+        return "twilio" if self._settings.sms_api_url else "recorded"
+
+    # ---- delivering
+
+    def _email(self, delivery: MessageDelivery, lead: Lead, company: Company) -> EmailMessage:
+        link = email_channel.unsubscribe_url(self._settings, company.id, lead.id)
+        return email_channel.build_message(
+            self._settings,
+            recipient=delivery.recipient,
+            recipient_name=lead.name,
+            subject=delivery.subject or f"A message from {company.name}",
+            text=delivery.body + email_channel.footer(company.name, company.postal_address, link),
+            unsubscribe_link=link,
+        )
+
+    async def _send(self, delivery: MessageDelivery, message: EmailMessage | None) -> SendResult:
+        if message is not None:
+            return await email_channel.send(self._settings, message, delivery.recipient)
+        return await sms_channel.send(self._settings, delivery.recipient, sms_channel.with_opt_out(delivery.body))
+
+    async def _back_to_pending(self, delivery_id: str) -> None:
+        """Nothing reached the provider, so the next attempt may try again."""
+        async with transaction(self._sessions) as session:
+            await session.execute(
+                update(MessageDelivery)
+                .where(MessageDelivery.id == delivery_id, MessageDelivery.status == "sending")
+                .values(status="pending")
+            )
+
+    async def _settle(self, delivery_id: str, input: StepInput, result: SendResult) -> DeliveryOutcome:
+        async with transaction(self._sessions) as session:
+            delivery = await session.get(MessageDelivery, delivery_id, with_for_update=True)
+            if delivery is None:
+                raise ApplicationError(f"delivery {delivery_id} vanished", type="NotFound", non_retryable=True)
+            # A later attempt may have marked this "unknown" while we waited on the provider; a real answer
+            # is better than that guess. Any other state was settled by someone else: leave it.
+            settled_elsewhere = delivery.status not in ("sending", "unknown")
+            if settled_elsewhere or (delivery.status == "unknown" and result.status == "unknown"):
+                return _outcome(delivery)
+            delivery.provider_message_id = result.provider_message_id or delivery.provider_message_id
+            if result.status == "sent":
+                lead = await _lead(session, delivery.company_id, input.lead_id)
+                self._record_outbound(session, delivery, lead, input, "sent")
+                log.info(
+                    "sent %s %s to lead %s (provider id %s)",
+                    delivery.channel,
+                    delivery.id,
+                    input.lead_id,
+                    delivery.provider_message_id,
+                )
+            else:
+                delivery.status, delivery.error = result.status, result.error
+                log.warning(
+                    "%s %s to lead %s: %s (%s)",
+                    delivery.channel,
+                    delivery.id,
+                    input.lead_id,
+                    result.status,
+                    result.error,
+                )
+                self._add_send_action(session, delivery)
+            return _outcome(delivery)
+
+    def _record_outbound(
+        self, session: AsyncSession, delivery: MessageDelivery, lead: Lead | None, input: StepInput, status: str
+    ) -> None:
+        """The delivery's outcome, the lead's interaction, its first-contact status and the event, in one commit."""
+        now = utcnow()
+        delivery.status, delivery.error = status, None
+        if status == "sent":
+            delivery.sent_at = now
+        self._add_send_action(session, delivery)
+        if lead is None:  # deleted while the provider had the message: nothing left to annotate
+            return
+        meta: dict[str, Any] = {
+            "template_id": input.step_spec.template_key,
+            "delivery_id": delivery.id,
+            "workflow_run_id": input.run_id,
+            "step": input.step,
+        }
+        if delivery.subject:
+            meta["subject"] = delivery.subject
+        interaction = Interaction(
+            id=new_id("int"),
+            company_id=delivery.company_id,
+            lead_id=lead.id,
+            type=delivery.channel,
+            direction=Direction.outbound,
+            content=delivery.body,
+            channel=INTERACTION_CHANNEL,
+            status=status,
+            created_by="system",
+            meta=meta,
+            created_at=now,
+        )
+        session.add(interaction)
+        _event(session, delivery.company_id, "interaction.created", interaction.id, _interaction_payload(interaction))
+        if lead.status == LeadStatus.new:
+            lead.status, lead.status_changed_at = LeadStatus.contacted, now
+            change = {"id": lead.id, "from": LeadStatus.new.value, "to": LeadStatus.contacted.value}
+            _event(session, delivery.company_id, "lead.status_changed", lead.id, change)
+
+    def _add_send_action(self, session: AsyncSession, delivery: MessageDelivery) -> None:
+        if delivery.workflow_run_id is None:  # the run row was deleted; the delivery row still tells the story
+            return
+        details: dict[str, Any] = {
+            "delivery_id": delivery.id,
+            "recipient": delivery.recipient,
+            "subject": delivery.subject,
+            "status": delivery.status,
+        }
+        if delivery.error:
+            details["error"] = delivery.error
+        session.add(
+            WorkflowAction(
+                id=new_id("act"), run_id=delivery.workflow_run_id, type=f"send_{delivery.channel}", details=details
+            )
+        )
+
+
+def template_context(lead: Lead, company: Company) -> dict[str, Any]:
+    """The variables a template may use (the same names ``core.templates.SAMPLE_CONTEXT`` checks against)."""
+    company_fields = {"name": company.name, "website": company.website or ""}
+    return {
+        "name": lead.name,
+        "first_name": first_name(lead.name),
+        "email": lead.email or "",
+        "phone": lead.phone or "",
+        "source": lead.source,
+        "status": lead.status,
+        "tags": list(lead.tags or []),
+        "custom_fields": dict(lead.custom_fields or {}),
+        "company": company_fields,
+        "company_name": company.name,
+    }
+
+
+def _zone(*names: str | None) -> ZoneInfo:
+    """The first valid zone of the lead's, then the company's; UTC if neither is usable."""
+    for name in names:
+        if not name:
+            continue
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            log.warning("unknown time zone %r; trying the next fallback", name)
+    return ZoneInfo("UTC")
+
+
+async def _lead(session: AsyncSession, company_id: str, lead_id: str) -> Lead | None:
+    lead: Lead | None = await session.scalar(select(Lead).where(Lead.id == lead_id, Lead.company_id == company_id))
+    return lead
+
+
+async def _delivery(session: AsyncSession, key: str, *, lock: bool = False) -> MessageDelivery | None:
+    query = select(MessageDelivery).where(MessageDelivery.idempotency_key == key)
+    if lock:  # two attempts of one step (a timed-out one still running) take turns on the row
+        query = query.with_for_update()
+    delivery: MessageDelivery | None = await session.scalar(query)
+    return delivery
+
+
+async def _suppression(session: AsyncSession, delivery: MessageDelivery, lead: Lead) -> str | None:
+    """Why this message must not go out, or ``None``."""
+    if delivery.channel == Channel.email and lead.unsubscribed_at is not None:
+        return "the lead unsubscribed"
+    if delivery.channel == Channel.email:  # mailbox names are matched case-insensitively in practice
+        same_address = func.lower(Suppression.address) == delivery.recipient.lower()
+    else:
+        same_address = Suppression.address == delivery.recipient
+    reason: str | None = await session.scalar(
+        select(Suppression.reason).where(
+            Suppression.company_id == delivery.company_id, Suppression.channel == delivery.channel, same_address
+        )
+    )
+    return f"{delivery.channel} address is on the suppression list ({reason})" if reason is not None else None
+
+
+def _event(session: AsyncSession, company_id: str, event_type: str, entity_id: str, payload: dict[str, Any]) -> None:
+    """The row ``services.events.emit`` writes; activities may not import services."""
+    session.add(
+        DomainEvent(id=new_id("evt"), company_id=company_id, type=event_type, entity_id=entity_id, payload=payload)
+    )
+
+
+def _interaction_payload(interaction: Interaction) -> dict[str, Any]:
+    """The same shape ``services.interactions`` emits, so a webhook consumer sees one kind of event."""
+    return {
+        "id": interaction.id,
+        "lead_id": interaction.lead_id,
+        "type": interaction.type,
+        "direction": interaction.direction,
+        "channel": interaction.channel,
+    }
+
+
+def _of_this_run(delivery: MessageDelivery, input: StepInput) -> MessageDelivery:
+    """Refuse a key that already names another run's message: reusing it would silently send nothing."""
+    if delivery.workflow_run_id not in (None, input.run_id):
+        raise ApplicationError(
+            f"idempotency key {input.idempotency_key} already belongs to run {delivery.workflow_run_id}",
+            type="IdempotencyKeyReused",
+            non_retryable=True,
+        )
+    return delivery
+
+
+def _composed(delivery: MessageDelivery) -> ComposedMessage:
+    return ComposedMessage(
+        delivery_id=delivery.id, skipped_reason=delivery.error if delivery.status == "skipped" else None
+    )
+
+
+def _outcome(delivery: MessageDelivery) -> DeliveryOutcome:
+    return DeliveryOutcome(delivery_id=delivery.id, status=delivery.status)

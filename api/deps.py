@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -73,3 +73,22 @@ def get_temporal(request: Request) -> Client:
 
 
 TemporalDep = Annotated[Client, Depends(get_temporal)]
+
+
+def get_temporal_if_connected(request: Request) -> Client | None:
+    # Unlike TemporalDep this never answers 503: an opt-out or a reply must be recorded even while Temporal
+    # is away (the change stands; telling running sequences is best effort and logged).
+    client: Client | None = request.app.state.temporal
+    return client
+
+
+OptionalTemporal = Annotated[Client | None, Depends(get_temporal_if_connected)]
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="Makes the create safe to retry: the same key and body return the first response again",
+    ),
+]

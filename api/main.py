@@ -88,6 +88,8 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
         allow_methods=["*"],
         allow_headers=["*"],
         expose_headers=[
+            "X-Duplicate-Of",
+            "Idempotent-Replayed",
             "X-Request-ID",
             "X-RateLimit-Limit",
             "X-RateLimit-Remaining",

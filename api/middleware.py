@@ -20,8 +20,9 @@ from core.config import Settings
 
 log = logging.getLogger("api.access")
 
-# Load balancers and the docs must work even when a client has used up its budget.
-RATE_LIMIT_EXEMPT = ("/api/system/health", "/docs", "/redoc", "/openapi.json")
+# Load balancers and the docs must work even when a client has used up its budget; inbound provider
+# webhooks (authenticated by the secret key in their path) arrive in bursts from a few provider addresses.
+RATE_LIMIT_EXEMPT = ("/api/system/health", "/docs", "/redoc", "/openapi.json", "/api/lead-nurturing/inbound/")
 
 
 class RequestIdMiddleware:

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from cli.leads import app as leads_app
 from core.config import Settings, get_settings
 from core.logging import configure_logging
 
@@ -21,6 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
+app.add_typer(leads_app, name="leads")
 log = logging.getLogger("bas")
 
 

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     sms_account_sid: str = ""
     sms_auth_token: SecretStr = SecretStr("")
     sms_from: str = ""
+    sms_timeout_seconds: float = 20.0
     llm_base_url: str = ""
     """OpenAI-compatible base URL. Empty uses the offline writer."""
     llm_api_key: SecretStr = SecretStr("")

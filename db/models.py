@@ -263,7 +263,6 @@ class WorkflowConfig(Timestamps, Base):
     triggers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     actions: Mapped[dict[str, Any]] = mapped_column(default=dict)
     templates: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    send_window: Mapped[dict[str, Any] | None] = mapped_column()
     created_by: Mapped[str | None] = mapped_column(String(40))
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from schemas.leads import Channel
 
@@ -22,7 +23,30 @@ class SendWindow(BaseModel):
 
     start: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="opening time, HH:MM")
     end: str = Field("17:00", pattern=r"^([01]\d|2[0-4]):[0-5]\d$", description="closing time, HH:MM")
-    days: list[int] = Field(default=[0, 1, 2, 3, 4], description="ISO weekdays, Monday=0 ... Sunday=6")
+    days: list[Annotated[int, Field(ge=0, le=6)]] = Field(
+        default=[0, 1, 2, 3, 4], min_length=1, description="ISO weekdays, Monday=0 ... Sunday=6"
+    )
+
+    @model_validator(mode="after")
+    def _opens_at_some_time(self) -> SendWindow:
+        if self.start == self.end:
+            raise ValueError(f"the window opens and closes at the same time ({self.start})")
+        return self
+
+    def allows_sms(self) -> bool:
+        """Whether any minute of the window falls in the SMS hours (08:00-21:00); a window may cross midnight."""
+        start, end = _minutes(self.start), _minutes(self.end)
+        spans = [(start, end)] if start < end else [(start, 24 * 60), (0, end)]
+        return any(low < SMS_CLOSES_MINUTE and high > SMS_OPENS_MINUTE for low, high in spans)
+
+
+SMS_OPENS_MINUTE = 8 * 60
+SMS_CLOSES_MINUTE = 21 * 60
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
 
 
 class FollowUpStep(BaseModel):

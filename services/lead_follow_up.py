@@ -1,4 +1,4 @@
-"""Starting and signalling lead follow-up sequences. The only place that talks to ``LeadFollowUpWorkflow``."""
+"""Starting and signalling lead follow-up sequences (the run page's progress query lives in services.workflow_runs)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.lead_follow_up import LeadFollowUpActivities
@@ -28,6 +29,8 @@ DB_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 # request may have left is recorded as "unknown" by the activity itself, never sent twice.
 SLOW_TIMEOUT = timedelta(minutes=2)
 SLOW_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=10))
+# Delivery outcomes after which nothing reached the lead: the step is over but is not counted as sent.
+NOT_SENT = frozenset({"suppressed", "failed"})
 
 
 @workflow.defn
@@ -36,6 +39,7 @@ class LeadFollowUpWorkflow:
         self._stopped_by: LeadEvent | None = None
         self._steps_total = 0
         self._steps_sent = 0
+        self._next_step: int | None = None
         self._next_step_at: datetime | None = None
         self._next_template: str | None = None
         self._state = RunState.waiting
@@ -43,12 +47,13 @@ class LeadFollowUpWorkflow:
     @workflow.signal
     def lead_event(self, signal: LeadEventSignal) -> None:
         """The lead replied, unsubscribed, converted, was lost or deleted: no further message goes out."""
-        if self._stopped_by is None:
+        # Once the sequence is over, a late event changes nothing: the run already ended as it ended.
+        if self._stopped_by is None and self._state in (RunState.waiting, RunState.sending):
             self._stopped_by = signal.event
 
     @workflow.query
     def progress(self) -> FollowUpProgress:
-        next_step = self._steps_sent if self._state in (RunState.waiting, RunState.sending) else None
+        next_step = self._next_step if self._stopped_by is None else None
         return FollowUpProgress(
             state=self._state,
             steps_total=self._steps_total,
@@ -71,12 +76,25 @@ class LeadFollowUpWorkflow:
     @workflow.run
     async def run(self, input: LeadFollowUpInput) -> FollowUpProgress:
         self._steps_total = len(input.steps)
+        try:
+            await self._send_steps(input)
+        except ActivityError:
+            # An activity failed for good (retries exhausted or a non-retryable error): the run row must
+            # not stay "running" forever. The workflow still fails, so Temporal shows why.
+            await self._finish(input, "failed")
+            raise
+        self._state = RunState.stopped if self._stopped_by is not None else RunState.completed
+        await self._finish(input, self._state.value)
+        return self.progress()
+
+    async def _send_steps(self, input: LeadFollowUpInput) -> None:
         workflow_id = workflow.info().workflow_id
         for index, step in enumerate(input.steps):
+            self._next_step = index
             self._next_template = step.template_key
             due = workflow.now() + timedelta(hours=step.delay_hours)
             if not await self._wait_until(due):
-                break
+                return
             send_at = await workflow.execute_activity_method(
                 LeadFollowUpActivities.plan_send_time,
                 PlanSendInput(
@@ -89,8 +107,9 @@ class LeadFollowUpWorkflow:
                 start_to_close_timeout=DB_TIMEOUT,
                 retry_policy=DB_RETRY,
             )
-            if send_at > workflow.now() and not await self._wait_until(send_at):
-                break
+            # Also re-checks a stop that arrived while the window was looked up, before any message is written.
+            if not await self._wait_until(send_at):
+                return
             self._state = RunState.sending
             step_input = StepInput(
                 idempotency_key=f"{workflow_id}/{index}",
@@ -102,7 +121,7 @@ class LeadFollowUpWorkflow:
                 step_spec=step,
                 personalise=input.personalise,
             )
-            await workflow.execute_activity_method(
+            composed = await workflow.execute_activity_method(
                 LeadFollowUpActivities.compose_message,
                 step_input,
                 task_queue=sibling_queue(workflow.info().task_queue, QueueKind.LLM)
@@ -113,27 +132,27 @@ class LeadFollowUpWorkflow:
             )
             # Checked again right before sending: a reply may have arrived while the message was written.
             if self._stopped_by is not None:
-                break
-            await workflow.execute_activity_method(
-                LeadFollowUpActivities.deliver_message,
-                step_input,
-                start_to_close_timeout=SLOW_TIMEOUT,
-                retry_policy=SLOW_RETRY,
-            )
-            self._steps_sent += 1
+                return
+            if composed.skipped_reason is None:
+                outcome = await workflow.execute_activity_method(
+                    LeadFollowUpActivities.deliver_message,
+                    step_input,
+                    start_to_close_timeout=SLOW_TIMEOUT,
+                    retry_policy=SLOW_RETRY,
+                )
+                if outcome.status not in NOT_SENT:
+                    self._steps_sent += 1
+            else:
+                workflow.logger.info("step %d not sent: %s", index, composed.skipped_reason)
             self._state = RunState.waiting
 
-        self._state = RunState.stopped if self._stopped_by is not None else RunState.completed
-        self._next_step_at = None
+    async def _finish(self, input: LeadFollowUpInput, status: str) -> None:
+        self._next_step = None
         await workflow.execute_activity_method(
             LeadFollowUpActivities.finish_run,
             FinishRunInput(
-                run_id=input.run_id,
-                status=self._state.value,
-                steps_sent=self._steps_sent,
-                stopped_by=self._stopped_by,
+                run_id=input.run_id, status=status, steps_sent=self._steps_sent, stopped_by=self._stopped_by
             ),
             start_to_close_timeout=DB_TIMEOUT,
             retry_policy=DB_RETRY,
         )
-        return self.progress()

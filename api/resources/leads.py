@@ -1,5 +1,150 @@
+"""``/v1/leads`` and their interactions (spec/api-v1-resources.md, Leads and Interactions)."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+
+from api.deps import CurrentUser, IdempotencyKey, SessionDep, SettingsDep, TemporalDep
+from api.pagination import ResourcesPage, data_page
+from schemas.common import DataPage
+from schemas.leads import (
+    InteractionCreate,
+    InteractionFilter,
+    InteractionPublic,
+    InteractionType,
+    LeadCreate,
+    LeadDetailPublic,
+    LeadFilter,
+    LeadPublic,
+    LeadStatus,
+    LeadUpdate,
+    SourceIn,
+)
+from services import idempotency, interactions, leads
 
 router = APIRouter(prefix="/leads", tags=["leads"])
+
+DUPLICATE_HEADER = "X-Duplicate-Of"
+_CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": LeadPublic,
+        "description": "A lead with this email already existed: it is returned, merged with the new non-empty "
+        "fields, and no second sequence starts. The `X-Duplicate-Of` header names it.",
+        "headers": {DUPLICATE_HEADER: {"description": "id of the existing lead", "schema": {"type": "string"}}},
+    },
+    409: {"description": "The Idempotency-Key was used with a different request, or that request is still running"},
+}
+
+
+def _tags(tags: list[str] | None) -> list[str]:
+    """``?tags=a,b`` and ``?tags=a&tags=b`` mean the same."""
+    return [tag.strip() for value in tags or [] for tag in value.split(",") if tag.strip()]
+
+
+def _respond(stored: idempotency.StoredResponse) -> JSONResponse:
+    return JSONResponse(stored.body, status_code=stored.status_code, headers=stored.headers)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=LeadPublic, responses=_CREATE_RESPONSES)
+async def create_lead(
+    body: LeadCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Add a lead and start its matching follow-up sequences (an existing email: 200 + X-Duplicate-Of)."""
+
+    async def create() -> idempotency.StoredResponse:
+        created = await leads.create(session, temporal, settings, user, body)
+        public = LeadPublic.model_validate(created.lead).model_dump(mode="json")
+        if created.duplicate:
+            return idempotency.StoredResponse(200, public, {DUPLICATE_HEADER: created.lead.id})
+        return idempotency.StoredResponse(201, public)
+
+    scope = f"POST {request.url.path}"
+    body_json = body.model_dump(mode="json")
+    return _respond(
+        await idempotency.once(session, user.company_id, idempotency_key, scope=scope, body=body_json, action=create)
+    )
+
+
+@router.get("")
+async def list_leads(
+    user: CurrentUser,
+    session: SessionDep,
+    page: ResourcesPage,
+    status: Annotated[LeadStatus | None, Query(description="Filter by status")] = None,
+    source: Annotated[SourceIn | None, Query(description="Filter by source")] = None,
+    tags: Annotated[list[str] | None, Query(description="Leads carrying all of these tags (comma-separated)")] = None,
+) -> DataPage[LeadPublic]:
+    """Your company's leads, newest first unless sort_by/sort_dir say otherwise."""
+    filters = LeadFilter(status=status, source=source, tags=_tags(tags))
+    return data_page(await leads.list_leads(session, user, filters, page), LeadPublic.model_validate)
+
+
+@router.get("/{lead_id}")
+async def read_lead(lead_id: str, user: CurrentUser, session: SessionDep) -> LeadDetailPublic:
+    """One lead with its interactions."""
+    return LeadDetailPublic.model_validate(await leads.get(session, user, lead_id, with_interactions=True))
+
+
+@router.patch("/{lead_id}")
+async def update_lead(
+    lead_id: str, body: LeadUpdate, user: CurrentUser, session: SessionDep, temporal: TemporalDep
+) -> LeadPublic:
+    """Change a lead; status converted or lost stops its follow-up sequences."""
+    return LeadPublic.model_validate(await leads.update(session, temporal, user, lead_id, body))
+
+
+@router.delete("/{lead_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_lead(lead_id: str, user: CurrentUser, session: SessionDep, temporal: TemporalDep) -> Response:
+    """Erase a lead and its interactions for good; its sequences stop."""
+    await leads.delete_lead(session, temporal, user, lead_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{lead_id}/interactions")
+async def list_interactions(
+    lead_id: str,
+    user: CurrentUser,
+    session: SessionDep,
+    page: ResourcesPage,
+    type: Annotated[InteractionType | None, Query(description="Filter by type")] = None,
+) -> DataPage[InteractionPublic]:
+    """One lead's interactions, newest first."""
+    result = await interactions.list_for_lead(session, user, lead_id, InteractionFilter(type=type), page)
+    return data_page(result, InteractionPublic.model_validate)
+
+
+@router.post(
+    "/{lead_id}/interactions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=InteractionPublic,
+    responses={409: _CREATE_RESPONSES[409]},
+)
+async def create_interaction(
+    lead_id: str,
+    body: InteractionCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    temporal: TemporalDep,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Log an interaction; an inbound one (a reply) marks the lead engaged and stops its sequences."""
+
+    async def create() -> idempotency.StoredResponse:
+        interaction = await interactions.create(session, temporal, user, lead_id, body)
+        return idempotency.StoredResponse(201, InteractionPublic.model_validate(interaction).model_dump(mode="json"))
+
+    scope = f"POST {request.url.path}"
+    body_json = body.model_dump(mode="json")
+    return _respond(
+        await idempotency.once(session, user.company_id, idempotency_key, scope=scope, body=body_json, action=create)
+    )

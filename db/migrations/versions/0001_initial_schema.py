@@ -170,7 +170,6 @@ def upgrade() -> None:
     sa.Column('triggers', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('actions', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('templates', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('send_window', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.Column('created_by', sa.String(length=40), nullable=True),
     sa.Column('created_at', db.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', db.base.UTCDateTime(timezone=True), nullable=False),

@@ -1,0 +1,100 @@
+"""Email over SMTP (aiosmtplib) with a one-click unsubscribe (RFC 8058) and the sender's postal address."""
+
+from __future__ import annotations
+
+import contextlib
+from email import policy
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
+
+import aiosmtplib
+
+from activities.messaging.outcome import ProviderUnavailable, SendResult
+from core.config import Settings
+from core.security import sign_unsubscribe
+
+# Long headers are refolded by the stdlib as RFC 2047 encoded words, which would mangle the unsubscribe URL;
+# SMTP allows 998 characters per line.
+_POLICY = policy.SMTP.clone(max_line_length=998)
+
+
+def unsubscribe_url(settings: Settings, company_id: str, lead_id: str) -> str:
+    token = sign_unsubscribe(settings, company_id, lead_id)
+    return f"{settings.public_base_url.rstrip('/')}/api/lead-nurturing/unsubscribe/{token}"
+
+
+def footer(company_name: str, postal_address: str | None, unsubscribe_link: str) -> str:
+    """Who sent this, where they are, and how to stop it: required in every marketing email (CAN-SPAM)."""
+    address = (postal_address or "").strip() or company_name
+    return f"\n\n--\n{company_name}\n{address}\nUnsubscribe: {unsubscribe_link}\n"
+
+
+def sender_address(settings: Settings) -> str:
+    return parseaddr(settings.email_from)[1]
+
+
+def build_message(
+    settings: Settings,
+    *,
+    recipient: str,
+    recipient_name: str | None,
+    subject: str,
+    text: str,
+    unsubscribe_link: str,
+) -> EmailMessage:
+    """A plain-text email whose ``Message-ID`` is known before sending, so even an unknown outcome can be traced."""
+    domain = sender_address(settings).rpartition("@")[2] or "localhost"
+    message = EmailMessage(policy=_POLICY)
+    message["From"] = settings.email_from
+    message["To"] = formataddr((recipient_name or "", recipient))
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message["Message-ID"] = make_msgid(domain=domain)
+    message["List-Unsubscribe"] = f"<{unsubscribe_link}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(text, cte="quoted-printable")
+    return message
+
+
+async def send(settings: Settings, message: EmailMessage, recipient: str) -> SendResult:
+    """Hand ``message`` to the SMTP relay once.
+
+    Until the DATA command nothing can have been accepted, so trouble there is ``ProviderUnavailable`` (retry),
+    except a recipient the server refuses for good (``failed``). Once the message is on the wire, a reply is
+    the only proof of acceptance: a timeout or a dropped connection then is ``unknown``, never a resend.
+    """
+    message_id = message["Message-ID"]
+    client = aiosmtplib.SMTP(
+        hostname=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_username or None,
+        password=settings.smtp_password.get_secret_value() or None,
+        start_tls=settings.smtp_starttls,
+        timeout=settings.smtp_timeout_seconds,
+    )
+    try:
+        try:
+            await client.connect()
+            await client.mail(sender_address(settings))
+            await client.rcpt(recipient)
+        except aiosmtplib.SMTPRecipientRefused as exc:
+            if exc.code >= 500:
+                return SendResult("failed", message_id, f"recipient refused: {exc.code} {exc.message}")
+            raise ProviderUnavailable(f"SMTP recipient deferred: {exc.code} {exc.message}") from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise ProviderUnavailable(f"SMTP {settings.smtp_host}:{settings.smtp_port} unavailable: {exc}") from exc
+        try:
+            await client.data(message.as_bytes())
+        except aiosmtplib.SMTPResponseException as exc:
+            # A reply that is not 250 means the server did not take responsibility for the message.
+            if exc.code >= 500:
+                return SendResult("failed", message_id, f"message refused: {exc.code} {exc.message}")
+            raise ProviderUnavailable(f"SMTP message deferred: {exc.code} {exc.message}") from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return SendResult("unknown", message_id, f"no reply after the message was sent: {exc!r}")
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            await client.quit()  # the message is already accepted; a failed goodbye changes nothing
+        return SendResult("sent", message_id)
+    finally:
+        if client.is_connected:
+            client.close()

@@ -1,0 +1,202 @@
+"""CSV import and export of leads. Each imported row is its own transaction: a bad row is reported, not fatal."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from core.config import Settings
+from db.models import Lead, User
+from schemas.leads import LeadCreate
+from services import leads
+from services.errors import DomainError, InvalidField
+
+log = logging.getLogger(__name__)
+
+LEAD_COLUMNS = ("name", "email", "phone", "source", "notes", "tags", "timezone", "assigned_to")
+EXPORT_COLUMNS = (
+    "id",
+    "name",
+    "email",
+    "phone",
+    "source",
+    "status",
+    "notes",
+    "tags",
+    "timezone",
+    "assigned_to",
+    "custom_fields",
+    "created_at",
+    "updated_at",
+    "converted_at",
+    "unsubscribed_at",
+)
+TAG_SEPARATORS = (";", "|")
+EXPORT_BATCH = 500
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    """1-based line number in the file, counting the header as line 1."""
+    field: str
+    message: str
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    merged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def failed_rows(self) -> int:
+        return len({error.row for error in self.errors})
+
+
+def _split_tags(raw: str) -> list[str]:
+    for separator in TAG_SEPARATORS:
+        if separator in raw:
+            return [tag.strip() for tag in raw.split(separator) if tag.strip()]
+    return [tag.strip() for tag in raw.split(",") if tag.strip()]
+
+
+def row_to_lead(row: dict[str, str | None]) -> LeadCreate:
+    """Known columns map to lead fields; a ``custom_fields`` column may hold a JSON object; other columns are
+    custom fields."""
+    values: dict[str, Any] = {}
+    custom: dict[str, Any] = {}
+    for column, raw in row.items():
+        if column is None or raw is None:
+            continue
+        key, text = column.strip().lower(), raw.strip()
+        if not text:
+            continue
+        if key == "tags":
+            values["tags"] = _split_tags(text)
+        elif key == "custom_fields":
+            try:
+                parsed = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InvalidField("custom_fields", f"not a JSON object: {exc.msg}") from exc
+            if not isinstance(parsed, dict):
+                raise InvalidField("custom_fields", "not a JSON object")
+            custom.update(parsed)
+        elif key in LEAD_COLUMNS:
+            values[key] = text
+        elif key not in EXPORT_COLUMNS:  # exported bookkeeping columns (id, status...) are not imported
+            custom[column.strip()] = text
+    values["custom_fields"] = custom
+    return LeadCreate.model_validate(values)
+
+
+async def import_rows(
+    sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    settings: Settings,
+    actor: User,
+    rows: Iterable[dict[str, str | None]],
+    on_row: Callable[[], None] = lambda: None,
+) -> ImportReport:
+    """Create or merge one lead per row through ``services.leads.create``: an existing email is merged and
+    never gets a second sequence; a new lead starts its matching sequences like any other."""
+    report = ImportReport()
+    for line, row in enumerate(rows, start=2):
+        try:
+            body = row_to_lead(row)
+            async with sessions() as session:
+                created = await leads.create(session, client, settings, actor, body)
+                await session.commit()
+        except ValidationError as exc:
+            for error in exc.errors():
+                location = ".".join(str(part) for part in error["loc"]) or "row"
+                report.errors.append(RowError(line, location, str(error["msg"]).removeprefix("Value error, ")))
+        except InvalidField as exc:
+            report.errors.append(RowError(line, exc.field, exc.message))
+        except DomainError as exc:
+            report.errors.append(RowError(line, "row", exc.message))
+        else:
+            if created.duplicate:
+                report.merged += 1
+            else:
+                report.created += 1
+        on_row()
+    log.info(
+        "import by %s into %s: %d created, %d merged, %d rows refused",
+        actor.id,
+        actor.company_id,
+        report.created,
+        report.merged,
+        report.failed_rows,
+    )
+    return report
+
+
+def read_csv(handle: TextIO) -> list[dict[str, str | None]]:
+    reader = csv.DictReader(handle)
+    if not reader.fieldnames or "name" not in [name.strip().lower() for name in reader.fieldnames]:
+        raise InvalidField("name", "the CSV needs a header row with at least a 'name' column")
+    return list(reader)
+
+
+def _export_row(lead: Lead) -> list[str]:
+    def text(value: Any) -> str:
+        if value is None:
+            return ""
+        if hasattr(value, "isoformat"):
+            return str(value.isoformat())
+        return str(value)
+
+    return [
+        lead.id,
+        lead.name,
+        text(lead.email),
+        text(lead.phone),
+        lead.source,
+        lead.status,
+        text(lead.notes),
+        ";".join(lead.tags or []),
+        text(lead.timezone),
+        text(lead.assigned_to),
+        json.dumps(lead.custom_fields or {}, ensure_ascii=False),
+        text(lead.created_at),
+        text(lead.updated_at),
+        text(lead.converted_at),
+        text(lead.unsubscribed_at),
+    ]
+
+
+async def export_lines(session: AsyncSession, actor: User) -> AsyncIterator[str]:
+    """The company's leads as CSV text, a batch at a time (memory stays flat for large companies)."""
+
+    def line(values: Iterable[str]) -> str:
+        sink = io.StringIO()
+        csv.writer(sink).writerow(values)
+        return sink.getvalue()
+
+    yield line(EXPORT_COLUMNS)
+    last_id = ""
+    while True:
+        batch = list(
+            await session.scalars(
+                select(Lead)
+                .where(Lead.company_id == actor.company_id, Lead.id > last_id)
+                .order_by(Lead.id)
+                .limit(EXPORT_BATCH)
+            )
+        )
+        if not batch:
+            return
+        for lead in batch:
+            yield line(_export_row(lead))
+        last_id = batch[-1].id

@@ -1,0 +1,270 @@
+"""Leads: create (one per email per company), list, read, change and erase. Changes reach running sequences."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, exists, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from core.config import Settings
+from core.ids import new_id
+from db.base import utcnow
+from db.models import DomainEvent, Lead, MessageDelivery, User
+from schemas.common import Page, PageRequest
+from schemas.ids import to_api_id
+from schemas.lead_follow_up import LeadEvent
+from schemas.leads import LeadCreate, LeadFilter, LeadStatus, LeadUpdate
+from services import events, idempotency, lead_follow_up
+from services.errors import Conflict, InvalidField, NotFound
+from services.merge import deep_merge
+from services.paging import paginate
+
+log = logging.getLogger(__name__)
+
+SORTABLE = {
+    "created_at": Lead.created_at,
+    "updated_at": Lead.updated_at,
+    "name": Lead.name,
+    "email": Lead.email,
+    "status": Lead.status,
+    "source": Lead.source,
+}
+# Fields an update may change one for one; null clears the nullable ones.
+_PLAIN_FIELDS = ("name", "email", "phone", "source", "notes", "tags", "assigned_to", "timezone")
+_REQUIRED_FIELDS = ("name", "source", "status", "tags", "custom_fields")
+_STOPPING_STATUSES = {LeadStatus.converted: LeadEvent.converted, LeadStatus.lost: LeadEvent.lost}
+
+
+@dataclass(frozen=True)
+class CreatedLead:
+    lead: Lead
+    duplicate: bool
+    """True when the email already belonged to a lead of the company: ``lead`` is that one, merged."""
+
+
+async def get(session: AsyncSession, actor: User, lead_id: str, *, with_interactions: bool = False) -> Lead:
+    statement = select(Lead).where(Lead.id == lead_id, Lead.company_id == actor.company_id)
+    if with_interactions:
+        statement = statement.options(selectinload(Lead.interactions))
+    lead = await session.scalar(statement)
+    # Another company's lead is reported exactly like a missing one.
+    if lead is None:
+        raise NotFound("lead", lead_id)
+    return lead
+
+
+def _has_tag(dialect: str, tag: str) -> ColumnElement[bool]:
+    if dialect == "postgresql":
+        return Lead.tags.bool_op("@>")(func.jsonb_build_array(tag))
+    elements = func.json_each(Lead.tags).table_valued("value")
+    return exists(select(elements.c.value).where(elements.c.value == tag))
+
+
+async def list_leads(session: AsyncSession, actor: User, filters: LeadFilter, page: PageRequest) -> Page[Lead]:
+    statement = select(Lead).where(Lead.company_id == actor.company_id)
+    if filters.status is not None:
+        statement = statement.where(Lead.status == filters.status)
+    if filters.source is not None:
+        statement = statement.where(Lead.source == filters.source)
+    dialect = session.get_bind().dialect.name
+    for tag in filters.tags:
+        statement = statement.where(_has_tag(dialect, tag))
+    return await paginate(session, statement, page, sortable=SORTABLE, default_sort="created_at", tie_breaker=Lead.id)
+
+
+async def _check_assignee(session: AsyncSession, actor: User, user_id: str | None) -> None:
+    if user_id is None:
+        return
+    company_id = await session.scalar(select(User.company_id).where(User.id == user_id))
+    if company_id != actor.company_id:
+        raise InvalidField("assigned_to", f"{user_id} is not a user of your company")
+
+
+async def _by_email(session: AsyncSession, company_id: str, email: str) -> Lead | None:
+    return await session.scalar(select(Lead).where(Lead.company_id == company_id, Lead.email == email))
+
+
+def _summary(lead: Lead) -> dict[str, Any]:
+    return {
+        "id": lead.id,
+        "name": lead.name,
+        "email": lead.email,
+        "phone": lead.phone,
+        "source": lead.source,
+        "status": lead.status,
+        "tags": list(lead.tags or []),
+    }
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+async def emit_updated(session: AsyncSession, lead: Lead, changes: dict[str, Any]) -> None:
+    await events.emit(
+        session,
+        lead.company_id,
+        "lead.updated",
+        lead.id,
+        {"id": lead.id, "changes": {name: _json_value(value) for name, value in changes.items()}},
+    )
+
+
+async def create(
+    session: AsyncSession, client: Client, settings: Settings, actor: User, body: LeadCreate
+) -> CreatedLead:
+    """Write the lead and start every matching sequence; an email the company already has is merged instead.
+
+    The merge keeps the first lead's source (where it first came from) and never starts a second sequence.
+    """
+    if body.email is None and body.phone is None:
+        raise InvalidField("email", "a lead needs an email address or a phone number")
+    await _check_assignee(session, actor, body.assigned_to)
+    if body.email is not None and (existing := await _by_email(session, actor.company_id, body.email)):
+        return CreatedLead(await _merge(session, existing, body), duplicate=True)
+    lead = Lead(
+        id=new_id("lead"),
+        company_id=actor.company_id,
+        name=body.name,
+        email=body.email,
+        phone=body.phone,
+        source=body.source,
+        status=LeadStatus.new,
+        notes=body.notes,
+        tags=body.tags,
+        custom_fields=body.custom_fields,
+        assigned_to=body.assigned_to,
+        timezone=body.timezone,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(lead)
+            await session.flush()
+    except IntegrityError:
+        # A concurrent request created the same email between our lookup and our insert.
+        existing = await _by_email(session, actor.company_id, body.email or "")
+        if existing is None:
+            raise
+        return CreatedLead(await _merge(session, existing, body), duplicate=True)
+    await events.emit(session, lead.company_id, "lead.created", lead.id, _summary(lead))
+    log.info("user %s created lead %s (%s) in %s", actor.id, lead.id, lead.source, lead.company_id)
+    await lead_follow_up.start_matching(session, client, settings, lead, trigger_type="new_lead")
+    return CreatedLead(lead, duplicate=False)
+
+
+async def _merge(session: AsyncSession, lead: Lead, body: LeadCreate) -> Lead:
+    """Fold a second submission into the lead: non-empty new values win, tags and custom fields add up."""
+    changes: dict[str, Any] = {}
+    for name in ("name", "phone", "notes", "assigned_to", "timezone"):
+        value = getattr(body, name)
+        if value not in (None, "") and value != getattr(lead, name):
+            changes[name] = value
+    tags = list(dict.fromkeys([*(lead.tags or []), *body.tags]))
+    if tags != (lead.tags or []):
+        changes["tags"] = tags
+    new_fields = {key: value for key, value in body.custom_fields.items() if value not in (None, "")}
+    custom_fields = {**(lead.custom_fields or {}), **new_fields}
+    if custom_fields != (lead.custom_fields or {}):
+        changes["custom_fields"] = custom_fields
+    for name, value in changes.items():
+        setattr(lead, name, value)
+    if changes:
+        await session.flush()
+        await emit_updated(session, lead, changes)
+    log.info("lead %s submitted again in %s; merged %s", lead.id, lead.company_id, sorted(changes) or "nothing")
+    return lead
+
+
+async def change_status(session: AsyncSession, lead: Lead, status: LeadStatus) -> bool:
+    """Set the status with its timestamps and event; False when it already was ``status``."""
+    previous = lead.status
+    if previous == status:
+        return False
+    now = utcnow()
+    lead.status = status
+    lead.status_changed_at = now
+    lead.converted_at = now if status == LeadStatus.converted else None
+    await session.flush()
+    await events.emit(
+        session, lead.company_id, "lead.status_changed", lead.id, {"id": lead.id, "from": previous, "to": status}
+    )
+    log.info("lead %s status %s -> %s", lead.id, previous, status)
+    return True
+
+
+async def update(session: AsyncSession, client: Client | None, actor: User, lead_id: str, body: LeadUpdate) -> Lead:
+    """Change the fields sent; converting or losing the lead stops its sequences (after the change is committed)."""
+    lead = await get(session, actor, lead_id)
+    sent = body.model_fields_set
+    for name in sorted(sent.intersection(_REQUIRED_FIELDS)):
+        if getattr(body, name) is None:
+            raise InvalidField(name, "may not be null")
+    if "assigned_to" in sent:
+        await _check_assignee(session, actor, body.assigned_to)
+    if "email" in sent and body.email is not None and body.email != lead.email:
+        other = await _by_email(session, actor.company_id, body.email)
+        if other is not None:
+            raise Conflict(f"Another lead of your company ({other.id}) already has this email address")
+    changes: dict[str, Any] = {}
+    for name in sent.intersection(_PLAIN_FIELDS):
+        value = getattr(body, name)
+        if value != getattr(lead, name):
+            changes[name] = value
+    if body.custom_fields is not None:
+        merged = deep_merge(lead.custom_fields or {}, body.custom_fields)
+        if merged != lead.custom_fields:
+            changes["custom_fields"] = merged
+    if changes.get("email", lead.email) is None and changes.get("phone", lead.phone) is None:
+        raise InvalidField("email", "a lead needs an email address or a phone number")
+    for name, value in changes.items():
+        setattr(lead, name, value)
+    if changes:
+        await session.flush()
+        await emit_updated(session, lead, changes)
+    status_changed = body.status is not None and await change_status(session, lead, body.status)
+    stop = _STOPPING_STATUSES.get(LeadStatus(lead.status)) if status_changed else None
+    if stop is not None:
+        await session.commit()
+        await notify_sequences(session, client, lead.id, stop)
+    return lead
+
+
+async def delete_lead(session: AsyncSession, client: Client | None, actor: User, lead_id: str) -> None:
+    """Erase the lead, its interactions and its events (GDPR); its sequences are told first so none sends again."""
+    lead = await get(session, actor, lead_id)
+    await notify_sequences(session, client, lead.id, LeadEvent.deleted)
+    # Event payloads and stored create responses carry the lead's name and address; erasure reaches them too.
+    await session.execute(
+        delete(DomainEvent).where(DomainEvent.company_id == lead.company_id, DomainEvent.entity_id == lead.id)
+    )
+    await idempotency.forget_responses_about(session, lead.company_id, {lead.id, to_api_id(lead.id) or lead.id})
+    # Sent messages carry the address and a personal body; the delivery rows go with the lead.
+    await session.execute(delete(MessageDelivery).where(MessageDelivery.lead_id == lead.id))
+    await session.delete(lead)
+    await session.flush()
+    log.info("user %s deleted lead %s in %s", actor.id, lead_id, actor.company_id)
+
+
+async def notify_sequences(
+    session: AsyncSession, client: Client | None, lead_id: str, event: LeadEvent, interaction_id: str | None = None
+) -> None:
+    """Signal the lead's running sequences, best effort.
+
+    The database change that caused the signal stands even when Temporal cannot be reached (the send
+    activity checks the suppression list before every message); the failure is logged as an error.
+    """
+    if client is None:
+        log.error("Temporal not connected: sequences of lead %s were not told it %s", lead_id, event)
+        return
+    try:
+        await lead_follow_up.signal_lead(session, client, lead_id, event, interaction_id)
+    except RPCError as exc:
+        log.error("could not tell the sequences of lead %s that it %s: %s", lead_id, event, exc.message)
