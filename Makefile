@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev test lint pytest setup postgres
+.PHONY: dev test lint pytest setup postgres bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,4 +30,7 @@ pytest: setup postgres
 	$(BIN)/pytest
 
 test: lint pytest  ## everything CI runs
+
+bench: setup  ## print benchmark figures (leads API on SQLite vs PostgreSQL, follow-up workflow, login); not tests
+	$(BIN)/python -m bench
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import select
 
@@ -45,7 +46,10 @@ async def _actor(settings: Settings, email: str) -> User:
 def import_leads(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV with a header row.")],
     as_user: AsUser,
-    errors: Annotated[Path | None, typer.Option(help="Also write refused rows to this CSV.")] = None,
+    errors: Annotated[
+        Path | None,
+        typer.Option(dir_okay=False, help="Also write the refused rows, with line, field and reason, to this CSV."),
+    ] = None,
 ) -> None:
     """Create leads from a CSV (name, email, phone, source, notes, tags, timezone, other columns = custom fields).
 
@@ -56,7 +60,7 @@ def import_leads(
     configure_logging("WARNING")
     with file.open(newline="", encoding="utf-8-sig") as handle:
         try:
-            rows = lead_import.read_csv(handle)
+            header, rows = lead_import.read_csv(handle)
         except DomainError as exc:
             raise typer.BadParameter(exc.message, param_hint="FILE") from exc
 
@@ -66,7 +70,8 @@ def import_leads(
         engine = create_engine(settings)
         columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         try:
-            with Progress(*columns) as progress:
+            # On stderr: standard output carries only the summary, for scripts.
+            with Progress(*columns, console=Console(stderr=True)) as progress:
                 task = progress.add_task("rows", total=len(rows))
                 return await lead_import.import_rows(
                     session_factory(engine), client, settings, actor, rows, on_row=lambda: progress.advance(task)
@@ -78,11 +83,14 @@ def import_leads(
     typer.echo(f"{report.created} created, {report.merged} merged into existing leads, {report.failed_rows} refused")
     for error in report.errors:
         typer.echo(f"  line {error.row}: {error.field}: {error.message}", err=True)
-    if errors and report.errors:
+    if errors:
+        values_at = {row.line: row.values for row in rows}
         with errors.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["line", "field", "message"])
-            writer.writerows((e.row, e.field, e.message) for e in report.errors)
+            writer.writerow(["line", "field", "message", *header])
+            for error in report.errors:
+                values = values_at[error.row]
+                writer.writerow([error.row, error.field, error.message, *(values.get(c) or "" for c in header)])
     if report.errors:
         raise typer.Exit(1)
 

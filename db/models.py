@@ -306,7 +306,7 @@ class WorkflowAction(Base):
 class MessageDelivery(Base):
     """Every outbound email/SMS, written *before* the provider is called.
 
-    ``idempotency_key`` (``{workflow_id}/{step}``) is what makes a retried send activity a no-op.
+    ``idempotency_key`` (``{workflow_id}/{run_id}/{step}``) is what makes a retried send activity a no-op.
     """
 
     __tablename__ = "message_deliveries"

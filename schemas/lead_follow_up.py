@@ -115,7 +115,7 @@ class PlanSendInput(BaseModel):
 
 
 class StepInput(BaseModel):
-    """Identifies one step of one run; ``idempotency_key`` is ``{workflow_id}/{step}``."""
+    """Identifies one step of one run; ``idempotency_key`` is ``{workflow_id}/{run_id}/{step}``."""
 
     idempotency_key: str
     company_id: str

@@ -17,7 +17,7 @@ from temporalio.client import Client
 
 from core.config import Settings
 from db.models import Lead, User
-from schemas.leads import LeadCreate
+from schemas.leads import LeadCreate, LeadSource
 from services import leads
 from services.errors import DomainError, InvalidField
 
@@ -43,6 +43,15 @@ EXPORT_COLUMNS = (
 )
 TAG_SEPARATORS = (";", "|")
 EXPORT_BATCH = 500
+# A spreadsheet runs a cell starting with one of these as a formula; lead names and notes come from public forms.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    line: int
+    """1-based line where the record starts in the file, counting the header as line 1."""
+    values: dict[str, str | None]
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,15 @@ class ImportReport:
         return len({error.row for error in self.errors})
 
 
+def _defuse(text: str) -> str:
+    """Quote a would-be formula for spreadsheets (``=SUM(A1)`` -> ``'=SUM(A1)``); ``_undo_defuse`` reverses it."""
+    return f"'{text}" if text.lstrip("'").startswith(FORMULA_START) else text
+
+
+def _undo_defuse(text: str) -> str:
+    return text[1:] if text.startswith("'") and text.lstrip("'").startswith(FORMULA_START) else text
+
+
 def _split_tags(raw: str) -> list[str]:
     for separator in TAG_SEPARATORS:
         if separator in raw:
@@ -73,13 +91,13 @@ def _split_tags(raw: str) -> list[str]:
 
 def row_to_lead(row: dict[str, str | None]) -> LeadCreate:
     """Known columns map to lead fields; a ``custom_fields`` column may hold a JSON object; other columns are
-    custom fields."""
-    values: dict[str, Any] = {}
+    custom fields. Without a ``source`` column the lead's source is ``import``."""
+    values: dict[str, Any] = {"source": LeadSource.csv_import}
     custom: dict[str, Any] = {}
     for column, raw in row.items():
         if column is None or raw is None:
             continue
-        key, text = column.strip().lower(), raw.strip()
+        key, text = column.strip().lower(), _undo_defuse(raw.strip())
         if not text:
             continue
         if key == "tags":
@@ -105,26 +123,26 @@ async def import_rows(
     client: Client,
     settings: Settings,
     actor: User,
-    rows: Iterable[dict[str, str | None]],
+    rows: Iterable[CsvRow],
     on_row: Callable[[], None] = lambda: None,
 ) -> ImportReport:
     """Create or merge one lead per row through ``services.leads.create``: an existing email is merged and
     never gets a second sequence; a new lead starts its matching sequences like any other."""
     report = ImportReport()
-    for line, row in enumerate(rows, start=2):
+    for row in rows:
         try:
-            body = row_to_lead(row)
+            body = row_to_lead(row.values)
             async with sessions() as session:
                 created = await leads.create(session, client, settings, actor, body)
                 await session.commit()
         except ValidationError as exc:
             for error in exc.errors():
                 location = ".".join(str(part) for part in error["loc"]) or "row"
-                report.errors.append(RowError(line, location, str(error["msg"]).removeprefix("Value error, ")))
+                report.errors.append(RowError(row.line, location, str(error["msg"]).removeprefix("Value error, ")))
         except InvalidField as exc:
-            report.errors.append(RowError(line, exc.field, exc.message))
+            report.errors.append(RowError(row.line, exc.field, exc.message))
         except DomainError as exc:
-            report.errors.append(RowError(line, "row", exc.message))
+            report.errors.append(RowError(row.line, "row", exc.message))
         else:
             if created.duplicate:
                 report.merged += 1
@@ -142,11 +160,27 @@ async def import_rows(
     return report
 
 
-def read_csv(handle: TextIO) -> list[dict[str, str | None]]:
-    reader = csv.DictReader(handle)
-    if not reader.fieldnames or "name" not in [name.strip().lower() for name in reader.fieldnames]:
-        raise InvalidField("name", "the CSV needs a header row with at least a 'name' column")
-    return list(reader)
+def read_csv(handle: TextIO) -> tuple[list[str], list[CsvRow]]:
+    """The header and the records, each with the line it starts on. Blank lines and rows of empty cells (which
+    spreadsheets leave behind) are skipped; a quoted value may span lines."""
+    reader = csv.reader(handle)
+    rows: list[CsvRow] = []
+    try:
+        header = next(reader, [])
+        if "name" not in [column.strip().lower() for column in header]:
+            raise InvalidField("name", "the CSV needs a header row with at least a 'name' column")
+        while True:
+            start = reader.line_num + 1
+            record = next(reader, None)
+            if record is None:
+                return header, rows
+            if any(cell.strip() for cell in record):
+                values: dict[str, str | None] = dict(zip(header, record, strict=False))
+                rows.append(CsvRow(start, values))
+    except UnicodeDecodeError as exc:
+        raise InvalidField("file", "not UTF-8 text; save it as 'CSV UTF-8' and try again") from exc
+    except csv.Error as exc:
+        raise InvalidField("file", f"not a readable CSV at line {reader.line_num}: {exc}") from exc
 
 
 def _export_row(lead: Lead) -> list[str]:
@@ -159,13 +193,13 @@ def _export_row(lead: Lead) -> list[str]:
 
     return [
         lead.id,
-        lead.name,
-        text(lead.email),
+        _defuse(lead.name),
+        _defuse(text(lead.email)),
         text(lead.phone),
         lead.source,
         lead.status,
-        text(lead.notes),
-        ";".join(lead.tags or []),
+        _defuse(text(lead.notes)),
+        _defuse(";".join(lead.tags or [])),
         text(lead.timezone),
         text(lead.assigned_to),
         json.dumps(lead.custom_fields or {}, ensure_ascii=False),
@@ -200,3 +234,10 @@ async def export_lines(session: AsyncSession, actor: User) -> AsyncIterator[str]
         for lead in batch:
             yield line(_export_row(lead))
         last_id = batch[-1].id
+
+
+async def export_stream(sessions: async_sessionmaker[AsyncSession], actor: User) -> AsyncIterator[str]:
+    """``export_lines`` in a session of its own: a streamed response outlives the request's session."""
+    async with sessions() as session:
+        async for line in export_lines(session, actor):
+            yield line

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.config import Settings
@@ -149,6 +149,34 @@ async def _progress(client: Client | None, run: WorkflowRun) -> tuple[NextStep |
     )
 
 
+# Closed without running finish_run (terminated from the UI or CLI, timed out): the row must not say "running".
+_CLOSED_WITHOUT_FINISH = {
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+    WorkflowExecutionStatus.TIMED_OUT: "timed out",
+}
+
+
+async def _reconcile(client: Client | None, run: WorkflowRun) -> bool:
+    """Bring a live-looking row in line with Temporal when its workflow ended without reporting back."""
+    if client is None:
+        return False
+    handle = client.get_workflow_handle(run.temporal_workflow_id, run_id=run.temporal_run_id)
+    try:
+        description = await handle.describe(rpc_timeout=PROGRESS_TIMEOUT)
+    except RPCError as exc:
+        log.warning("could not describe %s for run %s: %s", run.temporal_workflow_id, run.id, exc.message)
+        return False
+    how = _CLOSED_WITHOUT_FINISH.get(description.status) if description.status else None
+    if how is None:
+        return False
+    run.status = RunStatus.failed
+    run.error = f"the workflow was {how} in Temporal before it finished"
+    run.completed_at = description.close_time
+    log.warning("run %s: workflow %s was %s; run marked failed", run.id, run.temporal_workflow_id, how)
+    return True
+
+
 async def detail(
     session: AsyncSession, client: Client | None, settings: Settings, actor: User, run_id: str
 ) -> WorkflowRunDetail:
@@ -162,7 +190,8 @@ async def detail(
         .order_by(WorkflowAction.timestamp, WorkflowAction.id)
     )
     next_step, next_step_error = None, None
-    if run.status in ACTIVE_RUN_STATES and run.workflow_type == WorkflowType.lead_nurturing:
+    live = run.status in ACTIVE_RUN_STATES and not await _reconcile(client, run)
+    if live and run.workflow_type == WorkflowType.lead_nurturing:
         next_step, next_step_error = await _progress(client, run)
     return WorkflowRunDetail(
         **_public(run, names.get(run.workflow_config_id or ""), settings).model_dump(),

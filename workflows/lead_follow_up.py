@@ -29,8 +29,9 @@ DB_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 # request may have left is recorded as "unknown" by the activity itself, never sent twice.
 SLOW_TIMEOUT = timedelta(minutes=2)
 SLOW_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=10))
-# Delivery outcomes after which nothing reached the lead: the step is over but is not counted as sent.
-NOT_SENT = frozenset({"suppressed", "failed"})
+# The delivery outcomes that count as sent. Any other (suppressed, skipped, failed, or unknown after a
+# provider timeout) ends the step without a known message to the lead.
+DELIVERED = frozenset({"sent", "recorded"})
 
 
 @workflow.defn
@@ -112,7 +113,8 @@ class LeadFollowUpWorkflow:
                 return
             self._state = RunState.sending
             step_input = StepInput(
-                idempotency_key=f"{workflow_id}/{index}",
+                # The run id is in the key: a finished sequence re-run by hand keeps its workflow id.
+                idempotency_key=f"{workflow_id}/{input.run_id}/{index}",
                 company_id=input.company_id,
                 lead_id=input.lead_id,
                 config_id=input.config_id,
@@ -140,7 +142,7 @@ class LeadFollowUpWorkflow:
                     start_to_close_timeout=SLOW_TIMEOUT,
                     retry_policy=SLOW_RETRY,
                 )
-                if outcome.status not in NOT_SENT:
+                if outcome.status in DELIVERED:
                     self._steps_sent += 1
             else:
                 workflow.logger.info("step %d not sent: %s", index, composed.skipped_reason)

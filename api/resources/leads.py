@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.deps import CurrentUser, IdempotencyKey, SessionDep, SettingsDep, TemporalDep
 from api.pagination import ResourcesPage, data_page
 from schemas.common import DataPage
+from schemas.enums import Role
 from schemas.leads import (
     InteractionCreate,
     InteractionFilter,
@@ -23,7 +25,8 @@ from schemas.leads import (
     LeadUpdate,
     SourceIn,
 )
-from services import idempotency, interactions, leads
+from services import idempotency, interactions, lead_import, leads
+from services.users import require_role
 
 router = APIRouter(prefix="/leads", tags=["leads"])
 
@@ -86,6 +89,19 @@ async def list_leads(
     """Your company's leads, newest first unless sort_by/sort_dir say otherwise."""
     filters = LeadFilter(status=status, source=source, tags=_tags(tags))
     return data_page(await leads.list_leads(session, user, filters, page), LeadPublic.model_validate)
+
+
+# Declared before /{lead_id}, which would otherwise take "export" for an id.
+@router.get("/export", response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
+async def export_leads(user: CurrentUser, request: Request) -> StreamingResponse:
+    """All your company's leads as CSV, the columns `bas leads import` reads back (admins and managers)."""
+    require_role(user, Role.admin, Role.manager)
+    filename = f"leads-{datetime.now(UTC):%Y-%m-%d}.csv"
+    return StreamingResponse(
+        lead_import.export_stream(request.app.state.sessions, user),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @router.get("/{lead_id}")

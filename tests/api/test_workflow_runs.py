@@ -379,3 +379,32 @@ async def test_a_run_whose_workflow_finished_is_reported_not_rewritten(
             "stopped_by": "replied",
         }
         assert body["next_step_error"] is None
+
+
+async def test_a_run_terminated_in_temporal_is_marked_failed_on_its_page(
+    client: httpx2.AsyncClient,
+    owner: Account,
+    db: async_sessionmaker[AsyncSession],
+    temporal_client: Client,
+    cleanup: list[str],
+) -> None:
+    """Terminating from the Temporal UI skips finish_run; the run page must not say "running" forever."""
+    config = await create_config(client, owner, SLOW_CONFIG)
+    lead = await add_lead(db, owner.company_id)
+    workflow_id = f"lead-follow-up/{lead}/{config['id']}"
+    cleanup.append(workflow_id)
+    run = (
+        await client.post(
+            "/v1/workflow-runs/trigger",
+            headers=owner.headers,
+            json={"workflow_config_id": config["id"], "entity_id": lead},
+        )
+    ).json()
+    await temporal_client.get_workflow_handle(workflow_id).terminate("operator stopped it")
+
+    body = (await client.get(f"/v1/workflow-runs/{run['id']}", headers=owner.headers)).json()
+    assert body["status"] == "failed"
+    assert body["error"] == "the workflow was terminated in Temporal before it finished"
+    assert body["completed_at"] is not None and body["next_step"] is None
+    listed = (await client.get("/v1/workflow-runs", headers=owner.headers, params={"status": "failed"})).json()
+    assert [r["id"] for r in listed["data"]] == [run["id"]]
