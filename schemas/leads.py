@@ -207,10 +207,19 @@ class LeadUpdate(BaseModel):
     timezone: TimeZoneName | None = None
 
 
+def _split_tags(values: object) -> object:
+    # ``?tags=a,b`` and ``?tags=a&tags=b`` mean the same.
+    if isinstance(values, list):
+        return [tag.strip() for value in values for tag in str(value).split(",") if tag.strip()]
+    return values
+
+
 class LeadFilter(BaseModel):
     status: LeadStatus | None = None
     source: LeadSource | None = None
-    tags: list[str] = Field(default_factory=list, description="leads carrying every one of these tags")
+    tags: Annotated[list[str], BeforeValidator(_split_tags)] = Field(
+        default_factory=list, description="leads carrying every one of these tags"
+    )
 
 
 class LeadPublic(BaseModel):

@@ -17,6 +17,7 @@ from typing import Any
 import httpx2
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -128,17 +129,27 @@ async def client(app: FastAPI) -> AsyncIterator[httpx2.AsyncClient]:
 
 
 @pytest.fixture
-async def worker(settings: Settings, temporal_dev: WorkflowEnvironment) -> AsyncIterator[None]:
-    """The real worker wiring (worker.registry) on this test's task queues and database."""
+async def db(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the test's own database, to seed or inspect rows directly."""
     engine = create_engine(settings)
-    workers = build_workers(temporal_dev.client, settings, session_factory(engine), "test-worker")
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def worker(
+    settings: Settings, temporal_dev: WorkflowEnvironment, db: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[None]:
+    """The real worker wiring (worker.registry) on this test's task queues and database."""
+    workers = build_workers(temporal_dev.client, settings, db, "test-worker")
     tasks = [asyncio.create_task(w.run()) for w in workers]
     try:
         yield
     finally:
         await asyncio.gather(*(w.shutdown() for w in workers))
         await asyncio.gather(*tasks, return_exceptions=True)
-        await engine.dispose()
 
 
 @dataclass

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from api.deps import CurrentUser, IdempotencyKey, SessionDep, SettingsDep, TemporalDep
+from api.idempotent import CONFLICT_DOC, duplicate_doc, lead_created, respond_once
 from api.pagination import EndpointsPage, items_page
 from schemas.common import ItemsPage, Success
 from schemas.ids import EndpointsId
@@ -28,16 +29,6 @@ from services import idempotency, interactions, leads
 
 router = APIRouter(prefix="/lead-nurturing", tags=["lead-nurturing"])
 
-DUPLICATE_HEADER = "X-Duplicate-Of"
-_CONFLICT: dict[str, Any] = {
-    "description": "The Idempotency-Key was used with a different request, or that request is still running"
-}
-
-
-def _tags(tags: list[str] | None) -> list[str]:
-    """``?tags=a,b`` and ``?tags=a&tags=b`` mean the same."""
-    return [tag.strip() for value in tags or [] for tag in value.split(",") if tag.strip()]
-
 
 def _lead(lead: object) -> LeadEndpointsPublic:
     return LeadEndpointsPublic.model_validate(lead)
@@ -47,23 +38,11 @@ def _interaction(interaction: object) -> InteractionEndpointsPublic:
     return InteractionEndpointsPublic.model_validate(interaction)
 
 
-def _respond(stored: idempotency.StoredResponse) -> JSONResponse:
-    return JSONResponse(stored.body, status_code=stored.status_code, headers=stored.headers)
-
-
 @router.post(
     "/leads",
     status_code=status.HTTP_201_CREATED,
     response_model=LeadEndpointsPublic,
-    responses={
-        200: {
-            "model": LeadEndpointsPublic,
-            "description": "A lead with this email already existed: it is returned, merged with the new non-empty "
-            "fields, and no second sequence starts. The `X-Duplicate-Of` header names it.",
-            "headers": {DUPLICATE_HEADER: {"description": "id of the existing lead", "schema": {"type": "string"}}},
-        },
-        409: _CONFLICT,
-    },
+    responses={200: duplicate_doc(LeadEndpointsPublic), 409: CONFLICT_DOC},
 )
 async def create_lead(
     body: LeadCreate,
@@ -79,15 +58,9 @@ async def create_lead(
     async def create() -> idempotency.StoredResponse:
         created = await leads.create(session, temporal, settings, user, body)
         public = _lead(created.lead).model_dump(mode="json")
-        if created.duplicate:
-            return idempotency.StoredResponse(200, public, {DUPLICATE_HEADER: public["id"]})
-        return idempotency.StoredResponse(201, public)
+        return lead_created(created, public)
 
-    scope = f"POST {request.url.path}"
-    body_json = body.model_dump(mode="json")
-    return _respond(
-        await idempotency.once(session, user.company_id, idempotency_key, scope=scope, body=body_json, action=create)
-    )
+    return await respond_once(session, user, request, idempotency_key, body, create)
 
 
 @router.get("/leads")
@@ -100,7 +73,7 @@ async def list_leads(
     tags: Annotated[list[str] | None, Query(description="Leads carrying all of these tags (comma-separated)")] = None,
 ) -> ItemsPage[LeadEndpointsPublic]:
     """Your company's leads, newest first unless sort/order say otherwise."""
-    filters = LeadFilter(status=status, source=source, tags=_tags(tags))
+    filters = LeadFilter(status=status, source=source, tags=tags or [])
     return items_page(await leads.list_leads(session, user, filters, page), _lead)
 
 
@@ -129,7 +102,7 @@ async def delete_lead(lead_id: EndpointsId, user: CurrentUser, session: SessionD
     "/interactions",
     status_code=status.HTTP_201_CREATED,
     response_model=InteractionEndpointsPublic,
-    responses={409: _CONFLICT},
+    responses={409: CONFLICT_DOC},
 )
 async def create_interaction(
     body: InteractionEndpointsCreate,
@@ -145,11 +118,7 @@ async def create_interaction(
         interaction = await interactions.create(session, temporal, user, body.lead_id, body)
         return idempotency.StoredResponse(201, _interaction(interaction).model_dump(mode="json"))
 
-    scope = f"POST {request.url.path}"
-    body_json = body.model_dump(mode="json")
-    return _respond(
-        await idempotency.once(session, user.company_id, idempotency_key, scope=scope, body=body_json, action=create)
-    )
+    return await respond_once(session, user, request, idempotency_key, body, create)
 
 
 @router.get("/interactions")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.deps import CurrentUser, IdempotencyKey, SessionDep, SettingsDep, TemporalDep
+from api.idempotent import CONFLICT_DOC, duplicate_doc, lead_created, respond_once
 from api.pagination import ResourcesPage, data_page
 from schemas.common import DataPage
 from schemas.enums import Role
@@ -30,28 +31,13 @@ from services.users import require_role
 
 router = APIRouter(prefix="/leads", tags=["leads"])
 
-DUPLICATE_HEADER = "X-Duplicate-Of"
-_CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "model": LeadPublic,
-        "description": "A lead with this email already existed: it is returned, merged with the new non-empty "
-        "fields, and no second sequence starts. The `X-Duplicate-Of` header names it.",
-        "headers": {DUPLICATE_HEADER: {"description": "id of the existing lead", "schema": {"type": "string"}}},
-    },
-    409: {"description": "The Idempotency-Key was used with a different request, or that request is still running"},
-}
 
-
-def _tags(tags: list[str] | None) -> list[str]:
-    """``?tags=a,b`` and ``?tags=a&tags=b`` mean the same."""
-    return [tag.strip() for value in tags or [] for tag in value.split(",") if tag.strip()]
-
-
-def _respond(stored: idempotency.StoredResponse) -> JSONResponse:
-    return JSONResponse(stored.body, status_code=stored.status_code, headers=stored.headers)
-
-
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=LeadPublic, responses=_CREATE_RESPONSES)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=LeadPublic,
+    responses={200: duplicate_doc(LeadPublic), 409: CONFLICT_DOC},
+)
 async def create_lead(
     body: LeadCreate,
     user: CurrentUser,
@@ -66,15 +52,9 @@ async def create_lead(
     async def create() -> idempotency.StoredResponse:
         created = await leads.create(session, temporal, settings, user, body)
         public = LeadPublic.model_validate(created.lead).model_dump(mode="json")
-        if created.duplicate:
-            return idempotency.StoredResponse(200, public, {DUPLICATE_HEADER: created.lead.id})
-        return idempotency.StoredResponse(201, public)
+        return lead_created(created, public)
 
-    scope = f"POST {request.url.path}"
-    body_json = body.model_dump(mode="json")
-    return _respond(
-        await idempotency.once(session, user.company_id, idempotency_key, scope=scope, body=body_json, action=create)
-    )
+    return await respond_once(session, user, request, idempotency_key, body, create)
 
 
 @router.get("")
@@ -87,7 +67,7 @@ async def list_leads(
     tags: Annotated[list[str] | None, Query(description="Leads carrying all of these tags (comma-separated)")] = None,
 ) -> DataPage[LeadPublic]:
     """Your company's leads, newest first unless sort_by/sort_dir say otherwise."""
-    filters = LeadFilter(status=status, source=source, tags=_tags(tags))
+    filters = LeadFilter(status=status, source=source, tags=tags or [])
     return data_page(await leads.list_leads(session, user, filters, page), LeadPublic.model_validate)
 
 
@@ -142,7 +122,7 @@ async def list_interactions(
     "/{lead_id}/interactions",
     status_code=status.HTTP_201_CREATED,
     response_model=InteractionPublic,
-    responses={409: _CREATE_RESPONSES[409]},
+    responses={409: CONFLICT_DOC},
 )
 async def create_interaction(
     lead_id: str,
@@ -159,8 +139,4 @@ async def create_interaction(
         interaction = await interactions.create(session, temporal, user, lead_id, body)
         return idempotency.StoredResponse(201, InteractionPublic.model_validate(interaction).model_dump(mode="json"))
 
-    scope = f"POST {request.url.path}"
-    body_json = body.model_dump(mode="json")
-    return _respond(
-        await idempotency.once(session, user.company_id, idempotency_key, scope=scope, body=body_json, action=create)
-    )
+    return await respond_once(session, user, request, idempotency_key, body, create)

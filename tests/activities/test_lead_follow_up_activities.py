@@ -4,7 +4,7 @@ an OpenAI-compatible server through the real ``openai`` client and a Twilio-like
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +34,7 @@ from db.models import (
     WorkflowConfig,
     WorkflowRun,
 )
-from db.session import create_engine, session_factory, transaction
+from db.session import transaction
 from schemas.lead_follow_up import FinishRunInput, FollowUpStep, LeadEvent, PlanSendInput, SendWindow, StepInput
 from schemas.leads import Channel
 from tests.support.openai_server import OpenAIServer
@@ -77,15 +77,8 @@ class Seeded:
 
 
 @pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(settings)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return session_factory(engine)
+def sessions(db: async_sessionmaker[AsyncSession]) -> async_sessionmaker[AsyncSession]:
+    return db
 
 
 @pytest.fixture
@@ -352,7 +345,6 @@ async def test_no_answer_after_the_message_left_is_unknown_and_never_resent(
 
 async def test_a_retried_send_after_the_provider_accepted_sends_once(
     settings: Settings,
-    engine: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
     smtp: SmtpServer,
     env: ActivityEnvironment,
@@ -368,6 +360,7 @@ async def test_a_retried_send_after_the_provider_accepted_sends_once(
     step = seeded.step()
     await env.run(activities.compose_message, step)
     failures = ["pending"]
+    engine: AsyncEngine = sessions.kw["bind"]
 
     def fail_once_after_send(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if failures and statement.lstrip().upper().startswith("INSERT INTO INTERACTIONS"):

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx2
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.config import Settings
 from core.ids import new_id
 from db.models import Interaction, Lead
-from db.session import create_engine, session_factory, transaction
+from db.session import transaction
 from tests.conftest import Account, register
 
 PERIOD = {"start_date": "2023-01-01", "end_date": "2023-01-15"}
@@ -20,15 +18,6 @@ PERIOD = {"start_date": "2023-01-01", "end_date": "2023-01-15"}
 
 def at(day: int, hour: int = 0, minute: int = 0, month: int = 1, year: int = 2023) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(settings)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 async def seed(db: async_sessionmaker[AsyncSession], company_id: str, other_company_id: str) -> None:

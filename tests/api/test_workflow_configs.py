@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,9 +9,8 @@ import httpx2
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.config import Settings
 from db.models import Lead, WorkflowRun
-from db.session import create_engine, session_factory, transaction
+from db.session import transaction
 from tests.conftest import Account, register
 
 VIP_CONFIG: dict[str, Any] = {
@@ -60,16 +58,6 @@ NEW_LEAD_CONFIG: dict[str, Any] = {
 
 SHORT_FORM = {"id", "name", "workflow_type", "active", "created_at", "updated_at"}
 FULL_FORM = SHORT_FORM | {"created_by", "triggers", "actions", "templates"}
-
-
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """A session factory on the test's own database, to seed rows other features would write."""
-    engine = create_engine(settings)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 async def add_member(client: httpx2.AsyncClient, admin: Account, email: str, role: str) -> dict[str, str]:

@@ -21,7 +21,7 @@ from core.config import Settings
 from core.ids import new_id
 from core.temporal import ui_link
 from db.models import Lead, WorkflowAction, WorkflowRun
-from db.session import create_engine, session_factory, transaction
+from db.session import transaction
 from schemas.lead_follow_up import FinishRunInput, LeadEvent, LeadEventSignal
 from schemas.temporal import COMPANY_ID, ENTITY_ID, WORKFLOW_CONFIG_ID, QueueKind
 from tests.api.test_workflow_configs import NEW_LEAD_CONFIG, add_member, create_config
@@ -42,15 +42,6 @@ RUN_ITEM = {
 RUN_DETAIL = RUN_ITEM | {"actions_performed", "results", "error", "next_step", "next_step_error"}
 # Long enough that nothing is sent while a test looks at the run: the query answers without any activity.
 SLOW_CONFIG = {**NEW_LEAD_CONFIG, "actions": {**NEW_LEAD_CONFIG["actions"], "initial_delay_minutes": 600}}
-
-
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(settings)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture
