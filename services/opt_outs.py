@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.utils import parseaddr
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -153,6 +154,32 @@ def auto_reply_reason(message: InboundEmail) -> str | None:
     return None
 
 
+async def _record_reply(
+    session: AsyncSession,
+    client: Client | None,
+    lead: Lead,
+    kind: InteractionType,
+    content: str | None,
+    metadata: dict[str, Any],
+) -> InboundResult:
+    """A lead's own message: an inbound interaction, which engages the lead and stops its sequences."""
+    interaction = await interactions.record(
+        session,
+        client,
+        lead,
+        InteractionCreate(
+            type=kind,
+            direction=Direction.inbound,
+            content=content,
+            channel=REPLY_CHANNEL,
+            status=InteractionStatus.received,
+            metadata=metadata,
+        ),
+        created_by=None,
+    )
+    return InboundResult(status=InboundStatus.recorded, lead_id=lead.id, interaction_id=interaction.id)
+
+
 async def receive_email(
     session: AsyncSession, client: Client | None, company_id: str, message: InboundEmail
 ) -> InboundResult:
@@ -173,21 +200,7 @@ async def receive_email(
     metadata = {"subject": message.subject}
     if message_id := message.headers.get("message-id"):
         metadata["message_id"] = message_id
-    interaction = await interactions.record(
-        session,
-        client,
-        lead,
-        InteractionCreate(
-            type=InteractionType.email,
-            direction=Direction.inbound,
-            content=message.text,
-            channel=REPLY_CHANNEL,
-            status=InteractionStatus.received,
-            metadata=metadata,
-        ),
-        created_by=None,
-    )
-    return InboundResult(status=InboundStatus.recorded, lead_id=lead.id, interaction_id=interaction.id)
+    return await _record_reply(session, client, lead, InteractionType.email, message.text, metadata)
 
 
 def twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
@@ -251,18 +264,4 @@ async def receive_sms(
         return InboundResult(status=InboundStatus.unmatched)
     lead = matched[0]  # several leads may share a phone; the reply belongs to the latest enquiry
     metadata = {"message_sid": message.message_sid} if message.message_sid else {}
-    interaction = await interactions.record(
-        session,
-        client,
-        lead,
-        InteractionCreate(
-            type=InteractionType.sms,
-            direction=Direction.inbound,
-            content=message.body,
-            channel=REPLY_CHANNEL,
-            status=InteractionStatus.received,
-            metadata=metadata,
-        ),
-        created_by=None,
-    )
-    return InboundResult(status=InboundStatus.recorded, lead_id=lead.id, interaction_id=interaction.id)
+    return await _record_reply(session, client, lead, InteractionType.sms, message.body, metadata)
