@@ -29,10 +29,10 @@ from activities.messaging.send_window import WindowNeverOpens, next_send_time
 from core.config import Settings
 from core.ids import new_id
 from core.templates import TemplateRejected, render
+from db import events as db_events
 from db.base import utcnow
 from db.models import (
     Company,
-    DomainEvent,
     Interaction,
     Lead,
     MessageDelivery,
@@ -358,11 +358,17 @@ class LeadFollowUpActivities:
             created_at=now,
         )
         session.add(interaction)
-        _event(session, delivery.company_id, "interaction.created", interaction.id, _interaction_payload(interaction))
+        db_events.record(
+            session,
+            delivery.company_id,
+            "interaction.created",
+            interaction.id,
+            db_events.interaction_created(interaction),
+        )
         if lead.status == LeadStatus.new:
             lead.status, lead.status_changed_at = LeadStatus.contacted, now
-            change = {"id": lead.id, "from": LeadStatus.new.value, "to": LeadStatus.contacted.value}
-            _event(session, delivery.company_id, "lead.status_changed", lead.id, change)
+            change = db_events.status_changed(lead.id, LeadStatus.new, LeadStatus.contacted)
+            db_events.record(session, delivery.company_id, "lead.status_changed", lead.id, change)
 
     def _add_send_action(self, session: AsyncSession, delivery: MessageDelivery) -> None:
         if delivery.workflow_run_id is None:  # the run row was deleted; the delivery row still tells the story
@@ -438,24 +444,6 @@ async def _suppression(session: AsyncSession, delivery: MessageDelivery, lead: L
         )
     )
     return f"{delivery.channel} address is on the suppression list ({reason})" if reason is not None else None
-
-
-def _event(session: AsyncSession, company_id: str, event_type: str, entity_id: str, payload: dict[str, Any]) -> None:
-    """The row ``services.events.emit`` writes; activities may not import services."""
-    session.add(
-        DomainEvent(id=new_id("evt"), company_id=company_id, type=event_type, entity_id=entity_id, payload=payload)
-    )
-
-
-def _interaction_payload(interaction: Interaction) -> dict[str, Any]:
-    """The same shape ``services.interactions`` emits, so a webhook consumer sees one kind of event."""
-    return {
-        "id": interaction.id,
-        "lead_id": interaction.lead_id,
-        "type": interaction.type,
-        "direction": interaction.direction,
-        "channel": interaction.channel,
-    }
 
 
 def _of_this_run(delivery: MessageDelivery, input: StepInput) -> MessageDelivery:

@@ -13,10 +13,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.surfaces import Surface, surface_of
+from schemas.common import readable_errors
 from services.errors import DomainError, InvalidField, NotFound
 
 log = logging.getLogger("api.errors")
 
+# Where a value came from, not what it is: ("body", "actions", "follow_up", 0) names "actions.follow_up.0".
+_LOCATION_KINDS = frozenset({"body", "query", "path", "header", "cookie"})
 _CODE_BY_STATUS = {
     400: "bad_request",
     401: "authentication_error",
@@ -35,12 +38,6 @@ _CODE_BY_STATUS = {
 
 def _request_id(request: Request) -> str:
     return str(getattr(request.state, "request_id", ""))
-
-
-def _field_name(location: tuple[Any, ...]) -> str:
-    # ("body", "email") -> "email"; ("body", "actions", "follow_up", 0) -> "actions.follow_up.0"
-    parts = [str(p) for p in location if p not in ("body", "query", "path", "header", "cookie")]
-    return ".".join(parts) or str(location[-1] if location else "body")
 
 
 def error_response(
@@ -84,9 +81,8 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     fields: dict[str, list[str]] = defaultdict(list)
-    for error in exc.errors():
-        message = str(error.get("msg", "Invalid value")).removeprefix("Value error, ")
-        fields[_field_name(tuple(error.get("loc", ())))].append(message)
+    for field, message in readable_errors(exc.errors(), skip=_LOCATION_KINDS):
+        fields[field or "body"].append(message)
     return error_response(request, 422, "Validation failed", field_errors=dict(fields))
 
 

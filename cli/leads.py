@@ -110,12 +110,9 @@ def export_leads(
         actor = await _actor(settings, as_user)
         engine = create_engine(settings)
         try:
-            async with session_factory(engine)() as session:
-                with (
-                    file.open("w", newline="", encoding="utf-8") if file else contextlib.nullcontext(sys.stdout) as out
-                ):
-                    async for line in lead_import.export_lines(session, actor):
-                        out.write(line)
+            with file.open("w", newline="", encoding="utf-8") if file else contextlib.nullcontext(sys.stdout) as out:
+                async for line in lead_import.export_stream(session_factory(engine), actor):
+                    out.write(line)
         finally:
             await engine.dispose()
 

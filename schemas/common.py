@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Iterable, Mapping
 from enum import StrEnum
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -83,3 +84,15 @@ def _check_time_zone(name: str) -> str:
 
 TimeZoneName = Annotated[str, AfterValidator(_check_time_zone)]
 """An IANA time zone name, checked against the system's zone database."""
+
+
+def readable_errors(errors: Iterable[Mapping[str, Any]], *, skip: Collection[str] = ()) -> list[tuple[str, str]]:
+    """pydantic errors as ``(dotted.field, message)``, without pydantic's "Value error, " prefix.
+
+    ``skip`` drops location parts that name where a value came from (``body``, ``query``) rather than what it is.
+    """
+    readable = []
+    for error in errors:
+        field = ".".join(str(part) for part in error.get("loc", ()) if part not in skip)
+        readable.append((field, str(error.get("msg", "Invalid value")).removeprefix("Value error, ")))
+    return readable

@@ -32,7 +32,6 @@ API_NOUNS: dict[str, str] = {
     "sched": "schedule",
     "bkp": "backup",
     "evt": "event",
-    "rt": "refresh-token",
     "sup": "suppression",
     "chk": "check",
 }

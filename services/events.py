@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.ids import new_id
+from db import events as db_events
 from db.models import DomainEvent
 
 log = logging.getLogger(__name__)
@@ -17,8 +17,7 @@ async def emit(
     session: AsyncSession, company_id: str, event_type: str, entity_id: str | None, data: dict[str, Any]
 ) -> DomainEvent:
     """Record ``event_type`` in the same transaction as the change it describes (no event for a rolled-back write)."""
-    event = DomainEvent(id=new_id("evt"), company_id=company_id, type=event_type, entity_id=entity_id, payload=data)
-    session.add(event)
+    event = db_events.record(session, company_id, event_type, entity_id, data)
     await session.flush()
     log.info("event %s %s for %s in %s", event.id, event_type, entity_id, company_id)
     return event

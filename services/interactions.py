@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from core.ids import new_id
+from db import events as db_events
 from db.models import Interaction, Lead, User
 from schemas.common import Page, PageRequest
 from schemas.lead_follow_up import LeadEvent
@@ -60,13 +61,7 @@ async def record(
         lead.company_id,
         "interaction.created",
         interaction.id,
-        {
-            "id": interaction.id,
-            "lead_id": lead.id,
-            "type": interaction.type,
-            "direction": interaction.direction,
-            "channel": interaction.channel,
-        },
+        db_events.interaction_created(interaction),
     )
     if inbound and lead.status in _ENGAGES:
         await leads.change_status(session, lead, LeadStatus.engaged)

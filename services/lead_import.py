@@ -17,6 +17,7 @@ from temporalio.client import Client
 
 from core.config import Settings
 from db.models import Lead, User
+from schemas.common import readable_errors
 from schemas.leads import LeadCreate, LeadSource
 from services import leads
 from services.errors import DomainError, InvalidField
@@ -136,9 +137,8 @@ async def import_rows(
                 created = await leads.create(session, client, settings, actor, body)
                 await session.commit()
         except ValidationError as exc:
-            for error in exc.errors():
-                location = ".".join(str(part) for part in error["loc"]) or "row"
-                report.errors.append(RowError(row.line, location, str(error["msg"]).removeprefix("Value error, ")))
+            for field, message in readable_errors(exc.errors()):
+                report.errors.append(RowError(row.line, field or "row", message))
         except InvalidField as exc:
             report.errors.append(RowError(row.line, exc.field, exc.message))
         except DomainError as exc:

@@ -16,6 +16,7 @@ from temporalio.service import RPCError
 
 from core.config import Settings
 from core.ids import new_id
+from db import events as db_events
 from db.base import utcnow
 from db.models import DomainEvent, Lead, MessageDelivery, User
 from schemas.common import Page, PageRequest
@@ -194,7 +195,7 @@ async def change_status(session: AsyncSession, lead: Lead, status: LeadStatus) -
     lead.converted_at = now if status == LeadStatus.converted else None
     await session.flush()
     await events.emit(
-        session, lead.company_id, "lead.status_changed", lead.id, {"id": lead.id, "from": previous, "to": status}
+        session, lead.company_id, "lead.status_changed", lead.id, db_events.status_changed(lead.id, previous, status)
     )
     log.info("lead %s status %s -> %s", lead.id, previous, status)
     return True

@@ -14,7 +14,7 @@ from core import templates as template_engine
 from core.ids import new_id
 from db.base import utcnow
 from db.models import Lead, User, WorkflowConfig, WorkflowRun
-from schemas.common import Page, PageRequest
+from schemas.common import Page, PageRequest, readable_errors
 from schemas.enums import Role
 from schemas.leads import SOURCE_ALIASES, LeadSource, LeadStatus
 from schemas.workflow_configs import (
@@ -41,9 +41,8 @@ _SOURCES = {source.value for source in LeadSource}
 
 
 def _first_error(prefix: str, exc: ValidationError) -> InvalidField:
-    error = exc.errors()[0]
-    path = ".".join(str(part) for part in error["loc"])
-    return InvalidField(f"{prefix}.{path}" if path else prefix, error["msg"].removeprefix("Value error, "))
+    path, message = readable_errors(exc.errors())[0]
+    return InvalidField(f"{prefix}.{path}" if path else prefix, message)
 
 
 def _check_template(field: str, text: str) -> None:
