@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import User
 from services import idempotency
-from services.leads import CreatedLead
 
 DUPLICATE_HEADER = "X-Duplicate-Of"
 CONFLICT_DOC: dict[str, Any] = {
@@ -20,19 +19,21 @@ CONFLICT_DOC: dict[str, Any] = {
 }
 
 
-def duplicate_doc(model: type[BaseModel]) -> dict[str, Any]:
-    """OpenAPI for the 200 a create answers when the email already belonged to a lead."""
+def duplicate_doc(
+    model: type[BaseModel], noun: str = "lead", consequence: str = "no second sequence starts"
+) -> dict[str, Any]:
+    """OpenAPI for the 200 a create answers when the email already belonged to a record of the company."""
     return {
         "model": model,
-        "description": "A lead with this email already existed: it is returned, merged with the new non-empty "
-        "fields, and no second sequence starts. The `X-Duplicate-Of` header names it.",
-        "headers": {DUPLICATE_HEADER: {"description": "id of the existing lead", "schema": {"type": "string"}}},
+        "description": f"A {noun} with this email already existed: it is returned, merged with the new non-empty "
+        f"fields, and {consequence}. The `X-Duplicate-Of` header names it.",
+        "headers": {DUPLICATE_HEADER: {"description": f"id of the existing {noun}", "schema": {"type": "string"}}},
     }
 
 
-def lead_created(created: CreatedLead, public: dict[str, Any]) -> idempotency.StoredResponse:
-    """201 for a new lead; 200 and ``X-Duplicate-Of`` (in the surface's own id spelling) for a merged one."""
-    if created.duplicate:
+def created_or_merged(public: dict[str, Any], *, duplicate: bool) -> idempotency.StoredResponse:
+    """201 for a new record; 200 and ``X-Duplicate-Of`` (in the surface's own id spelling) for a merged one."""
+    if duplicate:
         return idempotency.StoredResponse(200, public, {DUPLICATE_HEADER: str(public["id"])})
     return idempotency.StoredResponse(201, public)
 

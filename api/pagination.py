@@ -1,8 +1,11 @@
-"""Each surface's paging and sorting parameters, turned into one ``PageRequest``, and its list envelope."""
+"""Each surface's paging and sorting parameters, turned into one ``PageRequest``, its list envelope, and the
+date range every analytics endpoint takes."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query
@@ -45,3 +48,21 @@ def items_page(page: Page[Any], present: Callable[[Any], T]) -> ItemsPage[T]:
     return ItemsPage(
         items=[present(item) for item in page.items], total=page.total, page=page.request.page, limit=page.request.size
     )
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """Both days included, UTC; ``None`` lets the service apply its default (the last 30 days)."""
+
+    start: date | None
+    end: date | None
+
+
+def date_range(
+    start_date: Annotated[date | None, Query(description="first day, YYYY-MM-DD")] = None,
+    end_date: Annotated[date | None, Query(description="last day, YYYY-MM-DD (default today, UTC)")] = None,
+) -> DateRange:
+    return DateRange(start_date, end_date)
+
+
+PeriodQuery = Annotated[DateRange, Depends(date_range)]

@@ -23,19 +23,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.lead_follow_up import LeadFollowUpActivities
+from activities.outbound import OutboundActivities
 from bench.harness import BIN, table
-from schemas.lead_follow_up import (
-    ComposedMessage,
-    DeliveryOutcome,
-    FinishRunInput,
-    FollowUpStep,
-    LeadFollowUpInput,
-    PlanSendInput,
-    RunState,
-    StepInput,
-)
+from schemas.lead_follow_up import FollowUpStep, LeadFollowUpInput, RunState
 from schemas.leads import Channel
+from schemas.messaging import ComposedMessage, DeliveryOutcome, FinishRunInput, PlanSendInput, StepInput
 from schemas.temporal import QueueKind, task_queue
 from workflows.lead_follow_up import LeadFollowUpWorkflow
 
@@ -48,22 +40,22 @@ EXECUTION_TIMEOUT = timedelta(days=30)
 WALL_LIMIT_SECONDS = 120
 
 
-@activity.defn(name=LeadFollowUpActivities.plan_send_time.__name__)
+@activity.defn(name=OutboundActivities.plan_send_time.__name__)
 async def plan_send_time(input: PlanSendInput) -> datetime:
     return input.not_before
 
 
-@activity.defn(name=LeadFollowUpActivities.compose_message.__name__)
+@activity.defn(name=OutboundActivities.compose_message.__name__)
 async def compose_message(input: StepInput) -> ComposedMessage:
     return ComposedMessage(delivery_id="d")
 
 
-@activity.defn(name=LeadFollowUpActivities.deliver_message.__name__)
+@activity.defn(name=OutboundActivities.deliver_message.__name__)
 async def deliver_message(input: StepInput) -> DeliveryOutcome:
     return DeliveryOutcome(delivery_id="d", status="sent")
 
 
-@activity.defn(name=LeadFollowUpActivities.finish_run.__name__)
+@activity.defn(name=OutboundActivities.finish_run.__name__)
 async def finish_run(input: FinishRunInput) -> None:
     return None
 

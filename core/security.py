@@ -105,20 +105,20 @@ def _mac(settings: Settings, purpose: str, payload: str) -> str:
     return base64.urlsafe_b64encode(digest[:18]).decode().rstrip("=")
 
 
-def sign_unsubscribe(settings: Settings, company_id: str, lead_id: str) -> str:
-    """A token for the unsubscribe link in every marketing message; it never expires (RFC 8058)."""
-    payload = f"{company_id}.{lead_id}"
+def sign_unsubscribe(settings: Settings, company_id: str, contact_id: str) -> str:
+    """A token for the unsubscribe link in every marketing message to a lead or customer; it never expires."""
+    payload = f"{company_id}.{contact_id}"
     return f"{payload}.{_mac(settings, 'unsubscribe', payload)}"
 
 
 def verify_unsubscribe(settings: Settings, token: str) -> tuple[str, str] | None:
-    """``(company_id, lead_id)`` for a genuine token, else ``None``."""
+    """``(company_id, contact_id)`` for a genuine token, else ``None``."""
     company_id, _, rest = token.partition(".")
-    lead_id, _, mac = rest.partition(".")
-    if not (company_id and lead_id and mac):
+    contact_id, _, mac = rest.partition(".")
+    if not (company_id and contact_id and mac):
         return None
-    expected = _mac(settings, "unsubscribe", f"{company_id}.{lead_id}")
-    return (company_id, lead_id) if hmac.compare_digest(mac, expected) else None
+    expected = _mac(settings, "unsubscribe", f"{company_id}.{contact_id}")
+    return (company_id, contact_id) if hmac.compare_digest(mac, expected) else None
 
 
 def inbound_key(settings: Settings, company_id: str) -> str:

@@ -10,19 +10,30 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 _environment = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
-# What a template may use: the lead's own fields and the company's public ones. Checked at config time
-# against this sample so a typo is a 422 when the config is saved, not a failed send days later.
-SAMPLE_CONTEXT: dict[str, Any] = {
+# What a template may use. Checked at config time against these samples so a typo is a 422 when the config
+# is saved, not a failed send days later. A lead's message knows the lead; a customer's message (review
+# request, reminder, referral offer) knows the customer, the sale, the review link and the referral.
+_CONTACT_SAMPLE: dict[str, Any] = {
     "name": "Jane Smith",
     "first_name": "Jane",
     "email": "jane@example.com",
     "phone": "+15550100",
-    "source": "website_form",
-    "status": "new",
     "tags": ["vip"],
     "custom_fields": {},
     "company": {"name": "Acme Inc", "website": "https://acme.example.com"},
     "company_name": "Acme Inc",
+}
+LEAD_SAMPLE: dict[str, Any] = {**_CONTACT_SAMPLE, "source": "website_form", "status": "new"}
+CUSTOMER_SAMPLE: dict[str, Any] = {
+    **_CONTACT_SAMPLE,
+    "service_name": "Premium Package",
+    "amount": "1000.00",
+    "platform": "Google",
+    "review_link": "https://g.page/r/acme/review",
+    "referral_code": "JANE-7KQ4M9XP",
+    "referral_offer": "20% off your first purchase",
+    "referrer_offer": "10% off your next purchase",
+    "referral_expires_on": "2026-06-30",
 }
 
 
@@ -39,6 +50,6 @@ def render(template: str, context: dict[str, Any]) -> str:
         raise TemplateRejected(f"template cannot be rendered: {exc}") from exc
 
 
-def check(template: str) -> None:
-    """Raise ``TemplateRejected`` unless the template renders against ``SAMPLE_CONTEXT``."""
-    render(template, SAMPLE_CONTEXT)
+def check(template: str, sample: dict[str, Any] = LEAD_SAMPLE) -> None:
+    """Raise ``TemplateRejected`` unless the template renders against ``sample`` (the variables it may use)."""
+    render(template, sample)

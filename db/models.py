@@ -6,10 +6,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, func, select
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from db.base import Base, Timestamps, id_column, utcnow
+from schemas.reviews import REDEEMABLE, ReferralStatus
 
 _CASCADE = "CASCADE"
 
@@ -111,21 +112,9 @@ class Interaction(Base):
     lead: Mapped[Lead] = relationship(back_populates="interactions")
 
 
-class Customer(Timestamps, Base):
-    __tablename__ = "customers"
-
-    id: Mapped[str] = id_column()
-    company_id: Mapped[str] = company_fk()
-    lead_id: Mapped[str | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
-    name: Mapped[str] = mapped_column(String(200))
-    email: Mapped[str | None] = mapped_column(String(320), index=True)
-    phone: Mapped[str | None] = mapped_column(String(32))
-    lifetime_value: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("0"))
-    tags: Mapped[list[str]] = mapped_column(default=list)
-    custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
-
-
 class Sale(Timestamps, Base):
+    """Declared before ``Customer``, whose lifetime value is computed from its rows."""
+
     __tablename__ = "sales"
 
     id: Mapped[str] = id_column()
@@ -138,7 +127,43 @@ class Sale(Timestamps, Base):
     payment_method: Mapped[str | None] = mapped_column(String(40))
     notes: Mapped[str | None] = mapped_column(Text)
     # use_alter breaks the sales -> referrals -> reviews -> sales cycle at table-creation time.
-    referral_id: Mapped[str | None] = mapped_column(ForeignKey("referrals.id", ondelete="SET NULL", use_alter=True))
+    referral_id: Mapped[str | None] = mapped_column(
+        ForeignKey("referrals.id", ondelete="SET NULL", use_alter=True), index=True
+    )
+
+    # Joined: every view of a sale names its customer.
+    customer: Mapped[Customer] = relationship(lazy="joined", innerjoin=True)
+
+
+SALE_COUNTS_TOWARDS_VALUE = "completed"
+"""Only completed sales make up a customer's lifetime value: pending, refunded and cancelled ones do not."""
+
+
+class Customer(Timestamps, Base):
+    """A buyer. ``lifetime_value`` is computed from the sales on every load, never stored."""
+
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("company_id", "email"),)
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    lead_id: Mapped[str | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    unsubscribed_at: Mapped[datetime | None]
+
+    # Derived in SQL on every load, so it never disagrees with the sales (a refund changes it at once),
+    # and it sorts like a column.
+    lifetime_value: Mapped[Decimal] = column_property(
+        select(func.coalesce(func.sum(Sale.amount), 0))
+        .where(Sale.customer_id == id, Sale.status == SALE_COUNTS_TOWARDS_VALUE)
+        .correlate_except(Sale)
+        .scalar_subquery()
+    )
 
 
 class Review(Timestamps, Base):
@@ -158,6 +183,8 @@ class Review(Timestamps, Base):
     submitted_at: Mapped[datetime | None]
     verified_at: Mapped[datetime | None]
 
+    customer: Mapped[Customer] = relationship(lazy="joined", innerjoin=True)
+
 
 class Referral(Timestamps, Base):
     __tablename__ = "referrals"
@@ -168,19 +195,33 @@ class Referral(Timestamps, Base):
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete=_CASCADE), index=True)
     review_id: Mapped[str | None] = mapped_column(ForeignKey("reviews.id", ondelete="SET NULL"))
     code: Mapped[str] = mapped_column(String(40))
+    issue_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    """Set when a workflow issued it (``{workflow_id}/{run_id}/referral``): a retried activity finds it again."""
     offer: Mapped[str] = mapped_column(String(500))
     """What the new customer gets."""
     referrer_offer: Mapped[str | None] = mapped_column(String(500))
     """What the referring customer gets."""
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[str] = mapped_column(String(20), default=ReferralStatus.created)
+    """Canonical ``ReferralStatus``; each surface shows its own words."""
     max_uses: Mapped[int | None] = mapped_column(Integer)
     times_used: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
 
+    customer: Mapped[Customer] = relationship(lazy="joined", innerjoin=True)
     uses: Mapped[list[ReferralUse]] = relationship(
-        back_populates="referral", cascade="all, delete-orphan", order_by="ReferralUse.used_at"
+        back_populates="referral",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="ReferralUse.used_at",
+        lazy="raise",
     )
+
+    @property
+    def current_status(self) -> str:
+        """The status *now*: past ``expires_at`` a code is expired, even before its expiry timer writes so."""
+        lapsed = self.expires_at is not None and self.expires_at <= utcnow()
+        return ReferralStatus.expired if lapsed and self.status in REDEEMABLE else self.status
 
 
 class ReferralUse(Base):
@@ -189,9 +230,10 @@ class ReferralUse(Base):
 
     id: Mapped[str] = id_column()
     referral_id: Mapped[str] = mapped_column(ForeignKey("referrals.id", ondelete=_CASCADE), index=True)
-    lead_id: Mapped[str | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    lead_id: Mapped[str | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), index=True)
     converted: Mapped[bool] = mapped_column(Boolean, default=False)
     used_at: Mapped[datetime] = mapped_column(default=utcnow)
+    converted_at: Mapped[datetime | None]
 
     referral: Mapped[Referral] = relationship(back_populates="uses")
 
@@ -324,6 +366,7 @@ class MessageDelivery(Base):
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(Text)
     lead_id: Mapped[str | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), index=True)
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"), index=True)
     workflow_run_id: Mapped[str | None] = mapped_column(ForeignKey("workflow_runs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]

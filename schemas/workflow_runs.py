@@ -8,15 +8,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from schemas.lead_follow_up import LeadEvent, RunState
-
 
 class RunStatus(StrEnum):
     pending = "pending"
     running = "running"
     completed = "completed"
     stopped = "stopped"
-    """Ended early on purpose: the lead replied, unsubscribed, converted, was lost or deleted."""
+    """Ended early on purpose: the lead replied, unsubscribed, converted, was lost or deleted; the sale was
+    refunded or cancelled; the customer unsubscribed."""
     failed = "failed"
 
 
@@ -44,15 +43,18 @@ class ActionPerformed(BaseModel):
 
 
 class NextStep(BaseModel):
-    """The live state of a running sequence, as its workflow answers the ``progress`` query."""
+    """The live state of a running automation, as its workflow answers its ``progress`` query."""
 
-    state: RunState
+    state: str = Field(
+        description="lead follow-up: waiting, sending, completed, stopped; review request: requesting, reminding, "
+        "offering_referral, sending, completed, stopped"
+    )
     step: int | None = Field(description="index of the next message (0 is the first); null when none will follow")
     template: str | None
     scheduled_for: datetime | None = Field(description="when the next message is due (before send-window checks)")
     steps_sent: int
     steps_total: int
-    stopped_by: LeadEvent | None
+    stopped_by: str | None = Field(description="what ended it early: a reply, an opt-out, a refund...")
 
 
 class WorkflowRunDetail(WorkflowRunPublic):

@@ -65,12 +65,12 @@ def resolve_period(start: date | None, end: date | None, today: date | None = No
     return Period(start_date=start, end_date=end)
 
 
-def _bounds(period: Period) -> tuple[datetime, datetime]:
+def bounds(period: Period) -> tuple[datetime, datetime]:
     start = datetime.combine(period.start_date, time.min, tzinfo=UTC)
     return start, datetime.combine(period.end_date + timedelta(days=1), time.min, tzinfo=UTC)
 
 
-def _ratio(part: int, whole: int) -> float:
+def ratio(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
@@ -79,7 +79,7 @@ def _average(total_seconds: float, count: int, unit_seconds: int) -> float | Non
 
 
 def _cohort(actor: User, period: Period, source: LeadSource | None = None) -> list[ColumnElement[bool]]:
-    start, end = _bounds(period)
+    start, end = bounds(period)
     conditions = [Lead.company_id == actor.company_id, Lead.created_at >= start, Lead.created_at < end]
     if source is not None:
         conditions.append(Lead.source == source)
@@ -165,7 +165,7 @@ async def _responses(session: AsyncSession, actor: User, cohort: list[ColumnElem
 
 
 async def _interactions_by_type(session: AsyncSession, actor: User, period: Period) -> dict[str, int]:
-    start, end = _bounds(period)
+    start, end = bounds(period)
     rows = await session.execute(
         select(Interaction.type, func.count())
         .where(
@@ -186,7 +186,7 @@ def _funnel(by_status: dict[str, int], total: int) -> ConversionFunnel:
     return ConversionFunnel(
         stages=[stage.value for stage in FUNNEL_STAGES],
         counts=counts,
-        conversion_rates=[_ratio(count, total) for count in counts],
+        conversion_rates=[ratio(count, total) for count in counts],
     )
 
 
@@ -211,7 +211,7 @@ async def lead_analytics(
         summary=LeadSummary(
             total_leads=total,
             converted_leads=converted,
-            conversion_rate=_ratio(converted, total),
+            conversion_rate=ratio(converted, total),
             average_response_time_hours=_average(responses.response_seconds, responses.responded, SECONDS_PER_HOUR),
             average_time_to_conversion_days=_average(
                 sum(row.conversion_seconds for row in sources), sum(row.timed for row in sources), SECONDS_PER_DAY
@@ -221,7 +221,7 @@ async def lead_analytics(
             SourceFigures(
                 source=row.source,
                 count=row.count,
-                conversion_rate=_ratio(row.converted, row.count),
+                conversion_rate=ratio(row.converted, row.count),
                 average_time_to_conversion_days=_average(row.conversion_seconds, row.timed, SECONDS_PER_DAY),
             )
             for row in sorted(sources, key=lambda row: (-row.count, row.source))
@@ -247,9 +247,9 @@ async def lead_nurturing_analytics(
         total_leads=total,
         leads_by_source=by_source,
         leads_by_status=by_status,
-        response_rate=_ratio(responses.responded, responses.contacted),
-        engagement_rate=_ratio(sum(by_status.get(status, 0) for status in ENGAGED_OR_BEYOND), total),
-        conversion_rate=_ratio(by_status.get(LeadStatus.converted.value, 0), total),
+        response_rate=ratio(responses.responded, responses.contacted),
+        engagement_rate=ratio(sum(by_status.get(status, 0) for status in ENGAGED_OR_BEYOND), total),
+        conversion_rate=ratio(by_status.get(LeadStatus.converted.value, 0), total),
         average_time_to_conversion=_average(
             sum(row.conversion_seconds for row in sources), sum(row.timed for row in sources), SECONDS_PER_DAY
         ),

@@ -24,9 +24,10 @@ from schemas.ids import to_api_id
 from schemas.lead_follow_up import LeadEvent
 from schemas.leads import LeadCreate, LeadFilter, LeadStatus, LeadUpdate
 from services import events, idempotency, lead_follow_up
-from services.errors import Conflict, InvalidField, NotFound
+from services.errors import Conflict, InvalidField
 from services.merge import deep_merge
 from services.paging import paginate
+from services.tenancy import owned
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +53,8 @@ class CreatedLead:
 
 
 async def get(session: AsyncSession, actor: User, lead_id: str, *, with_interactions: bool = False) -> Lead:
-    statement = select(Lead).where(Lead.id == lead_id, Lead.company_id == actor.company_id)
-    if with_interactions:
-        statement = statement.options(selectinload(Lead.interactions))
-    lead = await session.scalar(statement)
-    # Another company's lead is reported exactly like a missing one.
-    if lead is None:
-        raise NotFound("lead", lead_id)
-    return lead
+    options = [selectinload(Lead.interactions)] if with_interactions else []
+    return await owned(session, actor, Lead, lead_id, "lead", options)
 
 
 def _has_tag(dialect: str, tag: str) -> ColumnElement[bool]:

@@ -26,6 +26,7 @@ from core import security
 from core.config import Settings
 from core.ids import new_id
 from db.base import utcnow
+from db.contacts import Contact, load_contact
 from db.models import Company, Lead, Suppression, User
 from schemas.enums import Role
 from schemas.lead_follow_up import LeadEvent
@@ -42,7 +43,8 @@ from schemas.leads import (
     InteractionType,
     normalize_phone,
 )
-from services import interactions, leads
+from schemas.review_request import ReviewEvent
+from services import events, interactions, leads, review_requests
 from services.errors import NotFound
 from services.users import require_role
 
@@ -64,39 +66,43 @@ _AUTO_PRECEDENCE = frozenset({"auto_reply", "bulk", "junk"})
 
 @dataclass(frozen=True)
 class Subscription:
-    lead: Lead
+    contact: Contact
     company: Company
 
 
 async def subscription_for_token(session: AsyncSession, settings: Settings, token: str) -> Subscription | None:
-    """The lead an unsubscribe link points at; ``None`` for a forged token or a lead that no longer exists."""
+    """The lead or customer an unsubscribe link points at; ``None`` for a forged token or a contact now gone."""
     verified = security.verify_unsubscribe(settings, token)
     if verified is None:
         return None
-    company_id, lead_id = verified
-    row = (
-        await session.execute(
-            select(Lead, Company)
-            .join(Company, Company.id == Lead.company_id)
-            .where(Lead.id == lead_id, Lead.company_id == company_id)
-        )
-    ).first()
-    return Subscription(lead=row[0], company=row[1]) if row else None
+    company_id, contact_id = verified
+    contact = await load_contact(session, company_id, contact_id)
+    company = await session.get(Company, company_id) if contact is not None else None
+    return Subscription(contact=contact, company=company) if contact is not None and company is not None else None
 
 
-async def unsubscribe(session: AsyncSession, client: Client | None, lead: Lead) -> None:
-    """Stop all marketing email to the lead; clicking twice changes nothing the second time."""
-    first_time = lead.unsubscribed_at is None
+async def unsubscribe(session: AsyncSession, client: Client | None, contact: Contact) -> None:
+    """Stop all marketing email to the contact; clicking twice changes nothing the second time."""
+    first_time = contact.unsubscribed_at is None
     if first_time:
-        lead.unsubscribed_at = utcnow()
-        await leads.emit_updated(session, lead, {"unsubscribed_at": lead.unsubscribed_at})
-    if lead.email:
-        await suppress(session, lead.company_id, Channel.email, lead.email, "unsubscribe")
+        contact.unsubscribed_at = utcnow()
+        changes = {"unsubscribed_at": contact.unsubscribed_at.isoformat()}
+        if isinstance(contact, Lead):
+            await leads.emit_updated(session, contact, {"unsubscribed_at": contact.unsubscribed_at})
+        else:
+            await events.emit(
+                session, contact.company_id, "customer.updated", contact.id, {"id": contact.id, "changes": changes}
+            )
+    if contact.email:
+        await suppress(session, contact.company_id, Channel.email, contact.email, "unsubscribe")
     if not first_time:
         return
-    log.info("lead %s unsubscribed in %s", lead.id, lead.company_id)
+    log.info("%s unsubscribed in %s", contact.id, contact.company_id)
     await session.commit()
-    await leads.notify_sequences(session, client, lead.id, LeadEvent.unsubscribed)
+    if isinstance(contact, Lead):
+        await leads.notify_sequences(session, client, contact.id, LeadEvent.unsubscribed)
+    else:
+        await review_requests.notify_customer(session, client, contact.id, ReviewEvent.unsubscribed)
 
 
 async def suppress(session: AsyncSession, company_id: str, channel: Channel, address: str, reason: str) -> bool:

@@ -20,6 +20,7 @@ from schemas.leads import SOURCE_ALIASES, LeadSource, LeadStatus
 from schemas.workflow_configs import (
     LeadNurturingActions,
     LeadTriggers,
+    ReviewReferralActions,
     WorkflowConfigCreate,
     WorkflowConfigDetail,
     WorkflowConfigFilter,
@@ -28,9 +29,10 @@ from schemas.workflow_configs import (
     WorkflowConfigUpdate,
     WorkflowType,
 )
-from services.errors import InvalidField, NotFound
+from services.errors import InvalidField
 from services.merge import deep_merge
 from services.paging import paginate
+from services.tenancy import owned
 from services.users import require_role
 
 log = logging.getLogger(__name__)
@@ -45,9 +47,9 @@ def _first_error(prefix: str, exc: ValidationError) -> InvalidField:
     return InvalidField(f"{prefix}.{path}" if path else prefix, message)
 
 
-def _check_template(field: str, text: str) -> None:
+def _check_template(field: str, text: str, sample: dict[str, Any] = template_engine.LEAD_SAMPLE) -> None:
     try:
-        template_engine.check(text)
+        template_engine.check(text, sample)
     except template_engine.TemplateRejected as exc:
         raise InvalidField(field, str(exc)) from exc
 
@@ -98,16 +100,37 @@ def _lead_actions(raw: dict[str, Any], templates: dict[str, str]) -> dict[str, A
     return actions.model_dump(mode="json", exclude_unset=True)
 
 
+def _review_actions(raw: dict[str, Any], templates: dict[str, str]) -> dict[str, Any]:
+    try:
+        actions = ReviewReferralActions.model_validate(raw)
+    except ValidationError as exc:
+        raise _first_error("actions", exc) from exc
+    for field, name in actions.template_references():
+        if name not in templates:
+            raise InvalidField(field, f"template {name!r} is not defined in templates")
+    for field, subject in actions.subjects():
+        if subject is not None:
+            _check_template(field, subject, template_engine.CUSTOMER_SAMPLE)
+    return actions.model_dump(mode="json", exclude_unset=True)
+
+
 def _validated(
     workflow_type: str, triggers: dict[str, Any], actions: dict[str, Any], templates: dict[str, str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Triggers and actions as they will be stored; raises ``InvalidField`` naming the first bad field."""
-    if workflow_type != WorkflowType.lead_nurturing:
-        # The automations of the other types define their own rules when they are built.
-        return triggers, actions
-    for key, text in templates.items():
-        _check_template(f"templates.{key}", text)
-    return _lead_triggers(triggers), _lead_actions(actions, templates)
+    if workflow_type == WorkflowType.lead_nurturing:
+        for key, text in templates.items():
+            _check_template(f"templates.{key}", text)
+        return _lead_triggers(triggers), _lead_actions(actions, templates)
+    if workflow_type == WorkflowType.review_referral:
+        for key in triggers:
+            # Fair-review rule: no trigger may pick which customers are asked (by amount, by tag, by mood...).
+            raise InvalidField(f"triggers.{key}", "review_referral configs take no triggers: every sale is asked alike")
+        for key, text in templates.items():
+            _check_template(f"templates.{key}", text, template_engine.CUSTOMER_SAMPLE)
+        return {}, _review_actions(actions, templates)
+    # Content generation defines its own rules when it is built.
+    return triggers, actions
 
 
 async def create(session: AsyncSession, actor: User, body: WorkflowConfigCreate) -> WorkflowConfig:
@@ -136,10 +159,7 @@ async def create(session: AsyncSession, actor: User, body: WorkflowConfigCreate)
 
 
 async def get(session: AsyncSession, actor: User, config_id: str) -> WorkflowConfig:
-    config = await session.get(WorkflowConfig, config_id)
-    if config is None or config.company_id != actor.company_id:
-        raise NotFound("workflow_config", config_id)
-    return config
+    return await owned(session, actor, WorkflowConfig, config_id, "workflow_config")
 
 
 async def list_configs(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +17,8 @@ from core.config import Settings
 from core.temporal import ui_link
 from db.models import Lead, User, WorkflowAction, WorkflowConfig, WorkflowRun
 from schemas.common import Page, PageRequest
-from schemas.lead_follow_up import RunState
+from schemas.lead_follow_up import FollowUpProgress
+from schemas.review_request import ReviewProgress
 from schemas.workflow_configs import WorkflowType
 from schemas.workflow_runs import (
     ActionPerformed,
@@ -28,9 +31,11 @@ from schemas.workflow_runs import (
 )
 from services import workflow_configs
 from services.errors import InvalidField, NotFound, ServiceUnavailable
-from services.lead_follow_up import ACTIVE_RUN_STATES, start_sequence
+from services.lead_follow_up import start_sequence
 from services.paging import paginate
+from services.runs import ACTIVE_RUN_STATES
 from workflows.lead_follow_up import LeadFollowUpWorkflow
+from workflows.review_request import ReviewRequestWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -91,19 +96,50 @@ async def list_runs(
     return Page(items=items, total=runs.total, request=runs.request)
 
 
+def _lead_step(progress: FollowUpProgress) -> NextStep:
+    return NextStep(
+        state=progress.state,
+        step=progress.next_step,
+        template=progress.next_step_template,
+        scheduled_for=progress.next_step_at,
+        steps_sent=progress.steps_sent,
+        steps_total=progress.steps_total,
+        stopped_by=progress.stopped_by,
+    )
+
+
+def _review_step(progress: ReviewProgress) -> NextStep:
+    return NextStep(
+        state="sending" if progress.sending else progress.stage,
+        step=progress.next_step,
+        template=progress.next_message,
+        scheduled_for=progress.next_message_at,
+        steps_sent=progress.messages_sent,
+        steps_total=progress.messages_total,
+        stopped_by=progress.stopped_by,
+    )
+
+
+# Each automation's progress query and how its answer reads on the run's page.
+_PROGRESS: dict[str, tuple[Any, Callable[[Any], NextStep]]] = {
+    WorkflowType.lead_nurturing: (LeadFollowUpWorkflow.progress, _lead_step),
+    WorkflowType.review_referral: (ReviewRequestWorkflow.progress, _review_step),
+}
+_FINISHED_STATES = frozenset({"completed", "stopped"})
+
+
 async def _progress(client: Client | None, run: WorkflowRun) -> tuple[NextStep | None, str | None]:
     """Ask the running workflow where it is; any failure becomes an explanation, never an error response."""
     if client is None:
         return None, "Temporal is not reachable right now"
-    handle = client.get_workflow_handle_for(
-        LeadFollowUpWorkflow.run, run.temporal_workflow_id, run_id=run.temporal_run_id
-    )
+    query, present = _PROGRESS[run.workflow_type]
+    handle = client.get_workflow_handle(run.temporal_workflow_id, run_id=run.temporal_run_id)
     try:
         # wait_for as well as the RPC deadline: the page must answer even if the connection itself stalls.
-        progress = await asyncio.wait_for(
-            handle.query(LeadFollowUpWorkflow.progress, rpc_timeout=PROGRESS_TIMEOUT),
-            PROGRESS_TIMEOUT.total_seconds() + 1,
+        answer = await asyncio.wait_for(
+            handle.query(query, rpc_timeout=PROGRESS_TIMEOUT), PROGRESS_TIMEOUT.total_seconds() + 1
         )
+        progress = present(answer)
     except TimeoutError:
         log.warning("progress query for run %s (%s) timed out", run.id, run.temporal_workflow_id)
         return None, f"the workflow did not answer within {PROGRESS_TIMEOUT.total_seconds():.0f}s"
@@ -132,21 +168,10 @@ async def _progress(client: Client | None, run: WorkflowRun) -> tuple[NextStep |
         # Anything else (an answer this code cannot decode, a broken connection) must not break the run's page.
         log.exception("progress query for run %s (%s) failed", run.id, run.temporal_workflow_id)
         return None, f"the workflow's progress could not be read: {exc}"
-    if progress.state in (RunState.completed, RunState.stopped):
+    if progress.state in _FINISHED_STATES:
         # The workflow's finish_run activity writes the row; reporting here must not race it.
         log.info("run %s: workflow reports %s, the run row still says %s", run.id, progress.state, run.status)
-    return (
-        NextStep(
-            state=progress.state,
-            step=progress.next_step,
-            template=progress.next_step_template,
-            scheduled_for=progress.next_step_at,
-            steps_sent=progress.steps_sent,
-            steps_total=progress.steps_total,
-            stopped_by=progress.stopped_by,
-        ),
-        None,
-    )
+    return progress, None
 
 
 # Closed without running finish_run (terminated from the UI or CLI, timed out): the row must not say "running".
@@ -191,7 +216,7 @@ async def detail(
     )
     next_step, next_step_error = None, None
     live = run.status in ACTIVE_RUN_STATES and not await _reconcile(client, run)
-    if live and run.workflow_type == WorkflowType.lead_nurturing:
+    if live and run.workflow_type in _PROGRESS:
         next_step, next_step_error = await _progress(client, run)
     return WorkflowRunDetail(
         **_public(run, names.get(run.workflow_config_id or ""), settings).model_dump(),
@@ -211,8 +236,14 @@ async def trigger(
     """Start the config's sequence for one lead now, whether or not the config is active or its triggers match."""
     config = await workflow_configs.get(session, actor, body.workflow_config_id)
     if config.workflow_type != WorkflowType.lead_nurturing:
+        hint = (
+            " (ask for a review with POST /v1/reviews/request)"
+            if config.workflow_type == WorkflowType.review_referral
+            else ""
+        )
         raise InvalidField(
-            "workflow_config_id", f"only lead_nurturing configs can be triggered by hand, not {config.workflow_type}"
+            "workflow_config_id",
+            f"only lead_nurturing configs run for a lead by hand, not {config.workflow_type}{hint}",
         )
     lead = await session.get(Lead, body.entity_id)
     if lead is None or lead.company_id != actor.company_id:

@@ -8,11 +8,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from activities.lead_follow_up import LeadFollowUpActivities
+from activities.outbound import OutboundActivities
+from activities.reviews import ReviewActivities
 from activities.system import SystemActivities
 from core.config import Settings
 from schemas.temporal import QueueKind
 from workflows.lead_follow_up import LeadFollowUpWorkflow
+from workflows.review_request import ReferralExpiryWorkflow, ReviewRequestWorkflow
 from workflows.system import SystemCheckWorkflow
 
 
@@ -26,24 +28,29 @@ class QueueWiring:
 
 def wiring(settings: Settings, sessions: async_sessionmaker[AsyncSession], identity: str) -> list[QueueWiring]:
     system = SystemActivities(sessions, identity)
-    follow_up = LeadFollowUpActivities(sessions, settings)
+    outbound = OutboundActivities(sessions, settings)
+    reviews = ReviewActivities(sessions)
     return [
         QueueWiring(
             kind=QueueKind.MAIN,
-            workflows=[SystemCheckWorkflow, LeadFollowUpWorkflow],
+            workflows=[SystemCheckWorkflow, LeadFollowUpWorkflow, ReviewRequestWorkflow, ReferralExpiryWorkflow],
             activities=[
                 system.record_system_check,
-                follow_up.plan_send_time,
-                follow_up.compose_message,
-                follow_up.deliver_message,
-                follow_up.finish_run,
+                outbound.plan_send_time,
+                outbound.compose_message,
+                outbound.deliver_message,
+                outbound.finish_run,
+                reviews.record_request_sent,
+                reviews.issue_referral,
+                reviews.record_referral_sent,
+                reviews.expire_referral,
             ],
         ),
         # Personalised messages are written here, at most BAS_LLM_MAX_CONCURRENT at a time per worker.
         QueueWiring(
             kind=QueueKind.LLM,
             workflows=[],
-            activities=[follow_up.compose_message],
+            activities=[outbound.compose_message],
             max_concurrent_activities=settings.llm_max_concurrent,
         ),
     ]

@@ -18,8 +18,8 @@ from core.security import sign_unsubscribe
 _POLICY = policy.SMTP.clone(max_line_length=998)
 
 
-def unsubscribe_url(settings: Settings, company_id: str, lead_id: str) -> str:
-    token = sign_unsubscribe(settings, company_id, lead_id)
+def unsubscribe_url(settings: Settings, company_id: str, contact_id: str) -> str:
+    token = sign_unsubscribe(settings, company_id, contact_id)
     return f"{settings.public_base_url.rstrip('/')}/api/lead-nurturing/unsubscribe/{token}"
 
 

@@ -72,14 +72,7 @@ class OpenAIWriter:
             f"came in through {recipient.source}.\nBusiness: {recipient.company_name}.\n"
             f"Channel: {recipient.channel}.\n\nMessage:\n{text}"
         )
-        # Local servers (Ollama, vLLM) take no key, but the client insists on one. Retries are Temporal's job:
-        # the client's own would stack inside one activity attempt and outlast its timeout.
-        async with openai.AsyncOpenAI(
-            base_url=settings.llm_base_url,
-            api_key=settings.llm_api_key.get_secret_value() or "not-needed",
-            timeout=settings.llm_timeout_seconds,
-            max_retries=0,
-        ) as client:
+        async with llm_client(settings) as client:
             completion = await client.chat.completions.create(
                 model=settings.llm_model,
                 messages=[{"role": "system", "content": instructions}, {"role": "user", "content": prompt}],
@@ -89,6 +82,20 @@ class OpenAIWriter:
             log.warning("model %s returned an empty message; sending the template's text", settings.llm_model)
             return text
         return content.strip()
+
+
+def llm_client(settings: Settings) -> openai.AsyncOpenAI:
+    """A client for the configured OpenAI-compatible endpoint, without retries of its own.
+
+    Local servers (Ollama, vLLM) take no key, but the client insists on one. Retries are Temporal's job: the
+    client's own would stack inside one activity attempt and outlast its timeout.
+    """
+    return openai.AsyncOpenAI(
+        base_url=settings.llm_base_url,
+        api_key=settings.llm_api_key.get_secret_value() or "not-needed",
+        timeout=settings.llm_timeout_seconds,
+        max_retries=0,
+    )
 
 
 def writer_for(settings: Settings) -> MessageWriter:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from schemas.lead_follow_up import SendWindow
 from schemas.leads import Channel
+from schemas.messaging import SendWindow
 
 SMS_OPENS = "08:00"
 SMS_CLOSES = "21:00"

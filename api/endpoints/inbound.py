@@ -67,7 +67,7 @@ async def unsubscribe(
     subscription = await opt_outs.subscription_for_token(session, settings, token)
     if subscription is None:
         return _link_not_found()
-    await opt_outs.unsubscribe(session, temporal, subscription.lead)
+    await opt_outs.unsubscribe(session, temporal, subscription.contact)
     company = html.escape(subscription.company.name)
     return _page("You are unsubscribed", f"<p>You will not receive any more emails from {company}.</p>")
 

@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from api.deps import CurrentUser, SessionDep
+from api.pagination import PeriodQuery
 from schemas.analytics import LeadNurturingAnalytics
 from services import analytics
 
@@ -24,8 +22,7 @@ _DESCRIPTION = (
 async def read_analytics(
     user: CurrentUser,
     session: SessionDep,
-    start_date: Annotated[date | None, Query(description="first day, YYYY-MM-DD")] = None,
-    end_date: Annotated[date | None, Query(description="last day, YYYY-MM-DD (default today, UTC)")] = None,
+    period: PeriodQuery,
 ) -> LeadNurturingAnalytics:
     """Lead nurturing analytics for a period."""
-    return await analytics.lead_nurturing_analytics(session, user, start_date, end_date)
+    return await analytics.lead_nurturing_analytics(session, user, period.start, period.end)

@@ -2,9 +2,26 @@
 
 from fastapi import APIRouter
 
-from api.endpoints import inbound, lead_nurturing, lead_nurturing_analytics, system, token, users
+from api.endpoints import (
+    inbound,
+    lead_nurturing,
+    lead_nurturing_analytics,
+    review_referral,
+    review_referral_analytics,
+    system,
+    token,
+    users,
+)
 
 token_router = token.router
 router = APIRouter(prefix="/api")
-for module in (lead_nurturing, lead_nurturing_analytics, inbound, users, system):
+for module in (
+    lead_nurturing,
+    lead_nurturing_analytics,
+    review_referral,
+    review_referral_analytics,
+    inbound,
+    users,
+    system,
+):
     router.include_router(module.router)

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from api.deps import CurrentUser, SessionDep
+from api.pagination import PeriodQuery
 from schemas.analytics import LeadAnalytics
 from schemas.leads import LeadSource
 from services import analytics
@@ -30,9 +30,8 @@ _LEADS_DESCRIPTION = (
 async def read_lead_analytics(
     user: CurrentUser,
     session: SessionDep,
+    period: PeriodQuery,
     source: Annotated[LeadSource | None, Query(description="only leads from this source")] = None,
-    start_date: Annotated[date | None, Query(description="first day, YYYY-MM-DD")] = None,
-    end_date: Annotated[date | None, Query(description="last day, YYYY-MM-DD (default today, UTC)")] = None,
 ) -> LeadAnalytics:
     """Lead volume, sources, statuses, response and conversion figures for a period."""
-    return await analytics.lead_analytics(session, user, start_date, end_date, source)
+    return await analytics.lead_analytics(session, user, period.start, period.end, source)

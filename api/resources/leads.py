@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.deps import CurrentUser, IdempotencyKey, SessionDep, SettingsDep, TemporalDep
-from api.idempotent import CONFLICT_DOC, duplicate_doc, lead_created, respond_once
+from api.idempotent import CONFLICT_DOC, created_or_merged, duplicate_doc, respond_once
 from api.pagination import ResourcesPage, data_page
 from schemas.common import DataPage
 from schemas.enums import Role
@@ -52,7 +52,7 @@ async def create_lead(
     async def create() -> idempotency.StoredResponse:
         created = await leads.create(session, temporal, settings, user, body)
         public = LeadPublic.model_validate(created.lead).model_dump(mode="json")
-        return lead_created(created, public)
+        return created_or_merged(public, duplicate=created.duplicate)
 
     return await respond_once(session, user, request, idempotency_key, body, create)
 

@@ -2,8 +2,20 @@
 
 from fastapi import APIRouter
 
-from api.resources import analytics, auth, companies, leads, users, workflow_configs, workflow_runs
+from api.resources import analytics, auth, companies, customers, leads, reviews, users, workflow_configs, workflow_runs
 
 router = APIRouter(prefix="/v1")
-for module in (auth, users, companies, leads, workflow_configs, workflow_runs, analytics):
-    router.include_router(module.router)
+for sub_router in (
+    auth.router,
+    users.router,
+    companies.router,
+    leads.router,
+    customers.customers_router,
+    customers.sales_router,
+    reviews.router,
+    reviews.referrals_router,
+    workflow_configs.router,
+    workflow_runs.router,
+    analytics.router,
+):
+    router.include_router(sub_router)

@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from activities.messaging.send_window import WindowNeverOpens, next_send_time
-from schemas.lead_follow_up import SendWindow
 from schemas.leads import Channel
+from schemas.messaging import SendWindow
 
 NEW_YORK = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")

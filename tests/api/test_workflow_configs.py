@@ -362,16 +362,16 @@ async def test_fractional_delays_and_every_documented_action(client: httpx2.Asyn
     assert config["triggers"] == {"lead_source": ["manual", "ad", "referral"], "tags": ["vip"]}
 
 
-async def test_other_workflow_types_store_their_objects(client: httpx2.AsyncClient, owner: Account) -> None:
+async def test_content_configs_store_their_objects(client: httpx2.AsyncClient, owner: Account) -> None:
     body = {
-        "name": "Post-Sale Review Request",
-        "workflow_type": "review_referral",
-        "triggers": {"event": "sale.completed"},
-        "actions": {"delay_days": 2, "platforms": ["google"]},
-        "templates": {"review_request": "Hi {{customer_name}}, how did we do?"},
+        "name": "Weekly Blog Post",
+        "workflow_type": "content_generation",
+        "triggers": {"schedule": "weekly"},
+        "actions": {"delay_days": 2, "platforms": ["wordpress"]},
+        "templates": {"blog": "A post about {{topic}}"},
     }
     config = await create_config(client, owner, body)
-    assert config["workflow_type"] == "review_referral" and config["active"] is True
+    assert config["workflow_type"] == "content_generation" and config["active"] is True
     assert (config["triggers"], config["actions"], config["templates"]) == (
         body["triggers"],
         body["actions"],
@@ -380,7 +380,7 @@ async def test_other_workflow_types_store_their_objects(client: httpx2.AsyncClie
     patched = await client.patch(
         f"/v1/workflow-configs/{config['id']}", headers=owner.headers, json={"actions": {"delay_days": 3}}
     )
-    assert patched.json()["actions"] == {"delay_days": 3, "platforms": ["google"]}
+    assert patched.json()["actions"] == {"delay_days": 3, "platforms": ["wordpress"]}
     bad_type = await client.post("/v1/workflow-configs", headers=owner.headers, json={**body, "workflow_type": "x"})
     assert bad_type.status_code == 422 and list(bad_type.json()["details"]) == ["workflow_type"]
     unknown = await client.patch(
@@ -395,7 +395,14 @@ async def test_list_filters_and_pages(client: httpx2.AsyncClient, owner: Account
         for index in range(4)
     ]
     review = await create_config(
-        client, owner, {"name": "Review", "workflow_type": "review_referral", "actions": {"delay_days": 1}}
+        client,
+        owner,
+        {
+            "name": "Review",
+            "workflow_type": "review_referral",
+            "actions": {"message_template": "ask"},
+            "templates": {"ask": "How did we do, {{first_name}}? {{review_link}}"},
+        },
     )
     listed = (await client.get("/v1/workflow-configs", headers=owner.headers)).json()
     # Newest first by default.

@@ -22,7 +22,8 @@ from core.ids import new_id
 from core.temporal import ui_link
 from db.models import Lead, WorkflowAction, WorkflowRun
 from db.session import transaction
-from schemas.lead_follow_up import FinishRunInput, LeadEvent, LeadEventSignal
+from schemas.lead_follow_up import LeadEvent, LeadEventSignal
+from schemas.messaging import FinishRunInput
 from schemas.temporal import COMPANY_ID, ENTITY_ID, WORKFLOW_CONFIG_ID, QueueKind
 from tests.api.test_workflow_configs import NEW_LEAD_CONFIG, add_member, create_config
 from tests.conftest import Account, register
@@ -262,7 +263,16 @@ async def test_trigger_refusals(
     client: httpx2.AsyncClient, owner: Account, db: async_sessionmaker[AsyncSession]
 ) -> None:
     config = await create_config(client, owner, SLOW_CONFIG)
-    review = await create_config(client, owner, {"name": "Reviews", "workflow_type": "review_referral"})
+    review = await create_config(
+        client,
+        owner,
+        {
+            "name": "Reviews",
+            "workflow_type": "review_referral",
+            "actions": {"message_template": "ask"},
+            "templates": {"ask": "How did we do? {{review_link}}"},
+        },
+    )
     lead = await add_lead(db, owner.company_id)
     other = await register(client, company="Globex")
     their_config = await create_config(client, other, SLOW_CONFIG)

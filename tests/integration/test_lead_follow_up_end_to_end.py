@@ -8,60 +8,17 @@ inbound email webhook, one clicks the one-click unsubscribe link, one does nothi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from email.message import EmailMessage
-from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
 import pytest
 
-from core.config import Settings
 from tests.conftest import Account
 from tests.support.openai_server import OpenAIServer
-from tests.support.smtp_server import SmtpServer
+from tests.support.smtp_server import SmtpServer, text_of
 
 FOLLOW_UP_DELAY_HOURS = 0.002  # 7.2 seconds: long enough for a reply to arrive first
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with SmtpServer() as server:
-        yield server
-
-
-@pytest.fixture
-def llm() -> Iterator[OpenAIServer]:
-    with OpenAIServer() as server:
-        yield server
-
-
-@pytest.fixture
-def settings(settings: Settings, smtp: SmtpServer, llm: OpenAIServer) -> Settings:
-    """The suite's settings, with real providers: SMTP and an OpenAI-compatible LLM on loopback."""
-    return settings.model_copy(
-        update={
-            "smtp_host": smtp.host,
-            "smtp_port": smtp.port,
-            "smtp_starttls": False,
-            "email_from": "Acme Inc <hello@acme.example.com>",
-            "llm_base_url": llm.base_url,
-            "llm_model": "test-model",
-            "public_base_url": "http://testserver",
-        }
-    )
-
-
-def _sent_to(smtp: SmtpServer, address: str) -> list[EmailMessage]:
-    return [message for message in smtp.messages if parseaddr(str(message["To"]))[1] == address]
-
-
-async def _messages_to(smtp: SmtpServer, address: str, count: int) -> list[EmailMessage]:
-    async with asyncio.timeout(30):
-        while len(mine := _sent_to(smtp, address)) < count:
-            await asyncio.sleep(0.1)
-    return mine
 
 
 async def _run_of(client: httpx2.AsyncClient, owner: Account, lead_id: str) -> dict[str, Any]:
@@ -76,12 +33,6 @@ async def _wait_for_status(client: httpx2.AsyncClient, owner: Account, lead_id: 
         while (run := await _run_of(client, owner, lead_id))["status"] != status:
             await asyncio.sleep(0.2)
     return run
-
-
-def _body(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    assert part is not None
-    return str(part.get_content())
 
 
 @pytest.mark.usefixtures("worker")
@@ -126,15 +77,15 @@ async def test_a_lead_gets_a_personal_email_and_a_reply_or_unsubscribe_stops_the
         leads[key] = created.json()
 
     # The first email: the lead's name went through the template and the LLM; one-click unsubscribe headers.
-    first = {key: (await _messages_to(smtp, lead["email"], 1))[0] for key, lead in leads.items()}
+    first = {key: (await smtp.wait_for(lead["email"], 1))[0] for key, lead in leads.items()}
     rita = first["replies"]
-    assert "Rita Reply" in _body(rita)
-    assert _body(rita).startswith("Personalised: ")  # written by the loopback OpenAI server
+    assert "Rita Reply" in text_of(rita)
+    assert text_of(rita).startswith("Personalised: ")  # written by the loopback OpenAI server
     assert any("Rita Reply" in str(r["body"]["messages"]) for r in llm.requests)
     assert rita["Subject"] == "Thanks for your interest, Rita"
     assert rita["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert rita["List-Unsubscribe"].startswith("<http://testserver/api/lead-nurturing/unsubscribe/")
-    assert "1 Main Street, Springfield" in _body(rita)
+    assert "1 Main Street, Springfield" in text_of(rita)
 
     # Rita replies through the inbound email webhook the company gave its provider.
     hooks = (await client.get("/api/lead-nurturing/inbound-webhooks", headers=owner.headers)).json()
@@ -160,11 +111,11 @@ async def test_a_lead_gets_a_personal_email_and_a_reply_or_unsubscribe_stops_the
     completed = await _wait_for_status(client, owner, leads["silent"]["id"], "completed")
 
     # The silent lead got the follow-up, after the others' would have been due: theirs never went out.
-    second = await _messages_to(smtp, "silent@example.com", 2)
-    assert "follow up on our previous message" in _body(second[1])
+    second = await smtp.wait_for("silent@example.com", 2)
+    assert "follow up on our previous message" in text_of(second[1])
     assert completed["results"]["messages_sent"] == 2
-    assert len(_sent_to(smtp, "replies@example.com")) == 1
-    assert len(_sent_to(smtp, "unsubscribes@example.com")) == 1
+    assert len(smtp.sent_to("replies@example.com")) == 1
+    assert len(smtp.sent_to("unsubscribes@example.com")) == 1
 
     # What the API shows about it: the lead engaged, the interactions, the run's actions and its UI link.
     rita_now = (await client.get(f"/v1/leads/{leads['replies']['id']}", headers=owner.headers)).json()

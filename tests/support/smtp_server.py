@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from email.utils import parseaddr
 from types import TracebackType
 from typing import Any
 
@@ -45,6 +46,16 @@ class SmtpServer:
                 self.logins.append(login)
                 return AuthResult(success=True)
         return AuthResult(success=False, handled=False)
+
+    def sent_to(self, address: str) -> list[EmailMessage]:
+        return [message for message in self.messages if parseaddr(str(message["To"]))[1] == address]
+
+    async def wait_for(self, address: str, count: int) -> list[EmailMessage]:
+        """The messages to ``address`` once at least ``count`` have arrived (30 s at most)."""
+        async with asyncio.timeout(30):
+            while len(mine := self.sent_to(address)) < count:
+                await asyncio.sleep(0.1)
+        return mine
 
     def start(self) -> SmtpServer:
         self._controller.start()
@@ -92,3 +103,9 @@ class _Handler:
         if self._server.reply_delay:
             await asyncio.sleep(self._server.reply_delay)
         return "250 Message accepted for delivery"
+
+
+def text_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())

@@ -1,17 +1,20 @@
-"""Test doubles for the lead follow-up activities, and the scaffolding to run the workflow against them.
+"""Test doubles for the shared message path's activities, and the scaffolding to run a workflow against them.
 
 The doubles are registered under the real activities' names, so the workflow calls them exactly as it
 calls the real ones; each records what it was given, on which task queue and at which workflow time.
+``OutboundDoubles`` stands in for ``OutboundActivities``, which every automation sends through; the lead
+follow-up runs on it alone, the review workflow on ``review_doubles.ReviewDoubles``, which extends it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 from temporalio import activity
@@ -19,25 +22,17 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from activities.lead_follow_up import LeadFollowUpActivities
-from schemas.lead_follow_up import (
-    ComposedMessage,
-    DeliveryOutcome,
-    FinishRunInput,
-    FollowUpProgress,
-    FollowUpStep,
-    LeadFollowUpInput,
-    PlanSendInput,
-    StepInput,
-)
+from activities.outbound import OutboundActivities
+from schemas.lead_follow_up import FollowUpProgress, FollowUpStep, LeadFollowUpInput
 from schemas.leads import Channel
+from schemas.messaging import ComposedMessage, DeliveryOutcome, FinishRunInput, PlanSendInput, StepInput
 from schemas.temporal import QueueKind, task_queue
 from workflows.lead_follow_up import LeadFollowUpWorkflow
 
-PLAN = LeadFollowUpActivities.plan_send_time.__name__
-COMPOSE = LeadFollowUpActivities.compose_message.__name__
-DELIVER = LeadFollowUpActivities.deliver_message.__name__
-FINISH = LeadFollowUpActivities.finish_run.__name__
+PLAN = OutboundActivities.plan_send_time.__name__
+COMPOSE = OutboundActivities.compose_message.__name__
+DELIVER = OutboundActivities.deliver_message.__name__
+FINISH = OutboundActivities.finish_run.__name__
 
 # Wall-clock seconds a run may take to finish once a test awaits it. A run stuck on an activity nobody
 # serves would otherwise hang the suite: the time-skipping server does not skip past pending activities.
@@ -58,7 +53,7 @@ def immediately(not_before: datetime) -> datetime:
 
 
 @dataclass
-class FollowUpDoubles:
+class OutboundDoubles:
     """Records every activity call; the knobs let a test shape what the activities answer and when."""
 
     plan: Callable[[datetime], datetime] = immediately
@@ -68,6 +63,8 @@ class FollowUpDoubles:
     skipped_reason: str | None = None
     """What ``compose_message`` answers as ``skipped_reason``."""
     delivery_status: str = "sent"
+    step_statuses: dict[int, str] = field(default_factory=dict)
+    """``deliver_message``'s answer for the steps named here, instead of ``delivery_status``."""
     delivery_error: str | None = None
     """If set, ``deliver_message`` fails for good (a non-retryable error) with this message."""
     calls: list[Call] = field(default_factory=list)
@@ -103,7 +100,8 @@ class FollowUpDoubles:
         await self._record(input)
         if self.delivery_error is not None:
             raise ApplicationError(self.delivery_error, non_retryable=True)
-        return DeliveryOutcome(delivery_id=f"dlv-{input.step}", status=self.delivery_status)
+        status = self.step_statuses.get(input.step, self.delivery_status)
+        return DeliveryOutcome(delivery_id=f"dlv-{input.step}", status=status)
 
     @activity.defn(name=FINISH)
     async def finish_run(self, input: FinishRunInput) -> None:
@@ -145,23 +143,46 @@ class Running:
 
 
 @asynccontextmanager
+async def workers(
+    client: Client,
+    prefix: str,
+    workflows: Sequence[type],
+    doubles: OutboundDoubles,
+    llm_doubles: OutboundDoubles | None = None,
+) -> AsyncIterator[str]:
+    """A worker on ``{prefix}-main`` (and one on ``{prefix}-llm`` if given); yields the main queue."""
+    main_queue = task_queue(prefix, QueueKind.MAIN)
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(
+            Worker(client, task_queue=main_queue, workflows=workflows, activities=doubles.all())
+        )
+        if llm_doubles is not None:
+            await stack.enter_async_context(
+                Worker(client, task_queue=task_queue(prefix, QueueKind.LLM), activities=[llm_doubles.compose_message])
+            )
+        yield main_queue
+
+
+async def end(handle: WorkflowHandle[Any, Any]) -> None:
+    """Terminate the run if it is still going.
+
+    A test that failed half-way must not leave its run behind: on the time-skipping server an unfinished
+    run holds the shared clock back for every later test.
+    """
+    if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+        await handle.terminate("test over")
+
+
+@asynccontextmanager
 async def running(
     client: Client,
     prefix: str,
-    doubles: FollowUpDoubles,
+    doubles: OutboundDoubles,
     workflow_input: LeadFollowUpInput,
-    llm_doubles: FollowUpDoubles | None = None,
+    llm_doubles: OutboundDoubles | None = None,
 ) -> AsyncIterator[Running]:
     """A worker on ``{prefix}-main`` (and one on ``{prefix}-llm`` if given) and the workflow started on it."""
-    main_queue = task_queue(prefix, QueueKind.MAIN)
-    async with AsyncExitStack() as workers:
-        await workers.enter_async_context(
-            Worker(client, task_queue=main_queue, workflows=[LeadFollowUpWorkflow], activities=doubles.all())
-        )
-        if llm_doubles is not None:
-            await workers.enter_async_context(
-                Worker(client, task_queue=task_queue(prefix, QueueKind.LLM), activities=[llm_doubles.compose_message])
-            )
+    async with workers(client, prefix, [LeadFollowUpWorkflow], doubles, llm_doubles) as main_queue:
         handle = await client.start_workflow(
             LeadFollowUpWorkflow.run,
             workflow_input,
@@ -171,7 +192,4 @@ async def running(
         try:
             yield Running(handle)
         finally:
-            # A test that failed half-way must not leave its run behind: on the time-skipping server an
-            # unfinished run holds the shared clock back for every later test.
-            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-                await handle.terminate("test over")
+            await end(handle)

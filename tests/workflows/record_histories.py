@@ -2,10 +2,11 @@
 
 Run once per shape of history worth guarding, and commit the JSON it writes:
 
-    .venv/bin/python -m tests.workflows.record_histories
+    .venv/bin/python -m tests.workflows.record_histories [NAME ...]
 
-Re-record only when an intended, ``workflow.patched``-guarded change has shipped: the point of the saved
-files is that they come from the code that was running before.
+NAME is a file's stem in ``histories/`` (all of them by default). Re-record only the history of a workflow
+whose intended, ``workflow.patched``-guarded change has shipped: the point of the saved files is that they
+come from the code that was running before.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import asyncio
 import logging
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHistory
@@ -21,7 +24,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.lead_follow_up import LeadEvent, LeadEventSignal
-from tests.workflows.doubles import DELIVER, FollowUpDoubles, running, sequence
+from schemas.review_request import ReviewEvent
+from tests.workflows.doubles import DELIVER, OutboundDoubles, running, sequence
+from tests.workflows.review_doubles import ReviewDoubles, review_input, running_review
 from workflows.lead_follow_up import LeadFollowUpWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -31,7 +36,7 @@ log = logging.getLogger(__name__)
 
 async def record_replied(client: Client) -> WorkflowHistory:
     """Three steps over three days; the lead replies after the first message."""
-    doubles = FollowUpDoubles()
+    doubles = OutboundDoubles()
     async with running(client, f"record-{uuid.uuid4().hex[:10]}", doubles, sequence(0, 24, 48)) as run:
         await doubles.wait_for(DELIVER)
         await run.progress()
@@ -42,20 +47,41 @@ async def record_replied(client: Client) -> WorkflowHistory:
         return await run.handle.fetch_history()
 
 
-async def main() -> None:
+async def record_review(env: WorkflowEnvironment) -> WorkflowHistory:
+    """A request 2h after the sale and a first reminder; the review is recorded before the second, so the
+    referral offer (30 days valid, so with its expiry timer) follows."""
+    doubles = ReviewDoubles()
+    workflow_input = review_input(2, 48, 72, referral_delay=24, expires_in_days=30)
+    async with running_review(env, f"record-{uuid.uuid4().hex[:10]}", doubles, workflow_input) as run:
+        await run.advance(timedelta(hours=2 + 48 + 1))
+        await run.wait_for_progress(messages_sent=2, next_message="reminder-2")
+        await run.signal(ReviewEvent.review_recorded)
+        await run.finish_within(timedelta(hours=25))
+        return await run.handle.fetch_history()
+
+
+RECORDERS: dict[str, Callable[[WorkflowEnvironment], Awaitable[WorkflowHistory]]] = {
+    "lead_follow_up_replied": lambda env: record_replied(env.client),
+    "review_request_recorded": record_review,
+}
+"""Each saved history's file stem, and how it is recorded."""
+
+
+async def main(names: list[str]) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
         data_converter=pydantic_data_converter,
     )
     try:
-        history = await record_replied(env.client)
+        for name in names or RECORDERS:
+            history = await RECORDERS[name](env)
+            target = HISTORIES / f"{name}.json"
+            target.write_text(history.to_json() + "\n")
+            log.info("wrote %s (%d events)", target, len(history.events))
     finally:
         await env.shutdown()
-    target = HISTORIES / "lead_follow_up_replied.json"
-    target.write_text(history.to_json() + "\n")
-    log.info("wrote %s (%d events)", target, len(history.events))
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

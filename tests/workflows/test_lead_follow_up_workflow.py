@@ -15,22 +15,15 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.lead_follow_up import (
-    FinishRunInput,
-    FollowUpProgress,
-    LeadEvent,
-    LeadEventSignal,
-    PlanSendInput,
-    RunState,
-    StepInput,
-)
+from schemas.lead_follow_up import FollowUpProgress, LeadEvent, LeadEventSignal, RunState
+from schemas.messaging import FinishRunInput, PlanSendInput, StepInput
 from schemas.temporal import QueueKind, task_queue
 from tests.workflows.doubles import (
     COMPOSE,
     DELIVER,
     FINISH,
     PLAN,
-    FollowUpDoubles,
+    OutboundDoubles,
     Running,
     running,
     sequence,
@@ -40,13 +33,13 @@ from workflows.lead_follow_up import LeadFollowUpWorkflow
 HOUR = timedelta(hours=1)
 
 
-def finish_input(doubles: FollowUpDoubles) -> FinishRunInput:
+def finish_input(doubles: OutboundDoubles) -> FinishRunInput:
     [call] = doubles.of(FINISH)
     assert isinstance(call.input, FinishRunInput)
     return call.input
 
 
-def delivered_steps(doubles: FollowUpDoubles) -> list[int]:
+def delivered_steps(doubles: OutboundDoubles) -> list[int]:
     steps = []
     for call in doubles.of(DELIVER):
         assert isinstance(call.input, StepInput)
@@ -71,7 +64,7 @@ async def wait_for_progress(run: Running, **expected: object) -> FollowUpProgres
 async def test_three_steps_over_three_days_send_three_messages_in_seconds(
     temporal_time_skipping: WorkflowEnvironment, task_queue_prefix: str
 ) -> None:
-    doubles = FollowUpDoubles()
+    doubles = OutboundDoubles()
     began = time.monotonic()
     async with running(temporal_time_skipping.client, task_queue_prefix, doubles, sequence(0, 24, 48)) as run:
         result = await run.result()
@@ -110,7 +103,7 @@ async def test_three_steps_over_three_days_send_three_messages_in_seconds(
 async def test_a_reply_after_step_one_stops_the_sequence(
     temporal_time_skipping: WorkflowEnvironment, task_queue_prefix: str
 ) -> None:
-    doubles = FollowUpDoubles()
+    doubles = OutboundDoubles()
     async with running(temporal_time_skipping.client, task_queue_prefix, doubles, sequence(0, 24, 48)) as run:
         [first] = await doubles.wait_for(DELIVER)
         before = await wait_for_progress(run, steps_sent=1)
@@ -144,7 +137,7 @@ async def test_a_reply_after_step_one_stops_the_sequence(
 async def test_every_stop_event_ends_the_sequence(
     temporal_time_skipping: WorkflowEnvironment, task_queue_prefix: str, event: LeadEvent
 ) -> None:
-    doubles = FollowUpDoubles()
+    doubles = OutboundDoubles()
     async with running(temporal_time_skipping.client, task_queue_prefix, doubles, sequence(0, 24, 48)) as run:
         await doubles.wait_for(DELIVER)
         await signal(run, event)
@@ -158,7 +151,7 @@ async def test_every_stop_event_ends_the_sequence(
 async def test_a_stop_during_the_initial_delay_sends_nothing(
     temporal_time_skipping: WorkflowEnvironment, task_queue_prefix: str
 ) -> None:
-    doubles = FollowUpDoubles()
+    doubles = OutboundDoubles()
     async with running(temporal_time_skipping.client, task_queue_prefix, doubles, sequence(2, 24)) as run:
         waiting = await wait_for_progress(run, next_step=0)
         assert (waiting.state, waiting.next_step_template) == (RunState.waiting, "step-0")
@@ -174,7 +167,7 @@ async def test_a_stop_during_the_initial_delay_sends_nothing(
 async def test_a_second_stop_event_does_not_replace_the_first(
     temporal_time_skipping: WorkflowEnvironment, task_queue_prefix: str
 ) -> None:
-    doubles = FollowUpDoubles()
+    doubles = OutboundDoubles()
     async with running(temporal_time_skipping.client, task_queue_prefix, doubles, sequence(0, 24)) as run:
         await doubles.wait_for(DELIVER)
         await signal(run, LeadEvent.replied)
@@ -189,7 +182,7 @@ async def test_a_stop_while_the_window_is_looked_up_writes_no_message(
     temporal_time_skipping: WorkflowEnvironment, task_queue_prefix: str
 ) -> None:
     gate = asyncio.Event()
-    doubles = FollowUpDoubles(gates={PLAN: gate})
+    doubles = OutboundDoubles(gates={PLAN: gate})
     async with running(temporal_time_skipping.client, task_queue_prefix, doubles, sequence(0, 24)) as run:
         await doubles.wait_for(PLAN)
         await signal(run, LeadEvent.converted)
@@ -205,7 +198,7 @@ async def test_an_event_after_the_last_step_does_not_rewrite_the_outcome(
     temporal_time_skipping: WorkflowEnvironment, task_queue_prefix: str
 ) -> None:
     gate = asyncio.Event()
-    doubles = FollowUpDoubles(gates={FINISH: gate})
+    doubles = OutboundDoubles(gates={FINISH: gate})
     async with running(temporal_time_skipping.client, task_queue_prefix, doubles, sequence(0)) as run:
         await doubles.wait_for(FINISH)
         await signal(run, LeadEvent.replied)
@@ -225,7 +218,7 @@ def next_eight_oclock(not_before: datetime) -> datetime:
 async def test_a_step_in_quiet_hours_waits_for_the_window(
     temporal_time_skipping: WorkflowEnvironment, task_queue_prefix: str
 ) -> None:
-    doubles = FollowUpDoubles(plan=next_eight_oclock)
+    doubles = OutboundDoubles(plan=next_eight_oclock)
     async with running(temporal_time_skipping.client, task_queue_prefix, doubles, sequence(0, 24)) as run:
         [plan] = await doubles.wait_for(PLAN)
         assert isinstance(plan.input, PlanSendInput)
@@ -251,7 +244,7 @@ async def test_a_step_in_quiet_hours_waits_for_the_window(
 async def test_a_stop_while_waiting_for_the_window_prevents_the_send(
     temporal_time_skipping: WorkflowEnvironment, task_queue_prefix: str
 ) -> None:
-    doubles = FollowUpDoubles(plan=next_eight_oclock)
+    doubles = OutboundDoubles(plan=next_eight_oclock)
     async with running(temporal_time_skipping.client, task_queue_prefix, doubles, sequence(0, 24)) as run:
         [plan] = await doubles.wait_for(PLAN)
         assert isinstance(plan.input, PlanSendInput)
@@ -269,7 +262,7 @@ async def test_a_stop_while_waiting_for_the_window_prevents_the_send(
 async def test_fractional_delays_are_honoured(
     temporal_time_skipping: WorkflowEnvironment, task_queue_prefix: str
 ) -> None:
-    doubles = FollowUpDoubles()
+    doubles = OutboundDoubles()
     async with running(temporal_time_skipping.client, task_queue_prefix, doubles, sequence(0.001, 0.001)) as run:
         result = await run.result()
         started_at = (await run.handle.describe()).start_time
@@ -286,7 +279,7 @@ async def test_a_reply_while_the_message_is_written_prevents_its_delivery(
     temporal_time_skipping: WorkflowEnvironment, task_queue_prefix: str
 ) -> None:
     gate = asyncio.Event()
-    doubles = FollowUpDoubles(gates={COMPOSE: gate})
+    doubles = OutboundDoubles(gates={COMPOSE: gate})
     async with running(temporal_time_skipping.client, task_queue_prefix, doubles, sequence(0, 24)) as run:
         await doubles.wait_for(COMPOSE)
         sending = await wait_for_progress(run, state=RunState.sending)
@@ -309,8 +302,8 @@ async def test_a_reply_while_the_message_is_written_prevents_its_delivery(
 async def test_personalised_messages_are_written_on_the_llm_queue(
     temporal_time_skipping: WorkflowEnvironment, task_queue_prefix: str, personalise: bool
 ) -> None:
-    main = FollowUpDoubles()
-    llm = FollowUpDoubles()
+    main = OutboundDoubles()
+    llm = OutboundDoubles()
     workflow_input = sequence(0, 1, personalise=personalise)
     async with running(temporal_time_skipping.client, task_queue_prefix, main, workflow_input, llm) as run:
         await run.result()
@@ -332,7 +325,7 @@ async def test_personalised_messages_are_written_on_the_llm_queue(
 async def test_a_skipped_message_is_not_delivered_nor_counted(
     temporal_time_skipping: WorkflowEnvironment, task_queue_prefix: str
 ) -> None:
-    doubles = FollowUpDoubles(skipped_reason="lead has no email address")
+    doubles = OutboundDoubles(skipped_reason="lead has no email address")
     async with running(temporal_time_skipping.client, task_queue_prefix, doubles, sequence(0, 24)) as run:
         result = await run.result()
 
@@ -349,7 +342,7 @@ async def test_a_skipped_message_is_not_delivered_nor_counted(
 async def test_only_known_sends_are_counted(
     temporal_time_skipping: WorkflowEnvironment, task_queue_prefix: str, status: str, counted: int
 ) -> None:
-    doubles = FollowUpDoubles(delivery_status=status)
+    doubles = OutboundDoubles(delivery_status=status)
     async with running(temporal_time_skipping.client, task_queue_prefix, doubles, sequence(0, 24)) as run:
         [first] = await doubles.wait_for(DELIVER)
         # The next step is step 1 whether or not step 0 reached the lead.
@@ -366,7 +359,7 @@ async def test_only_known_sends_are_counted(
 async def test_a_failed_activity_marks_the_run_failed(
     temporal_time_skipping: WorkflowEnvironment, task_queue_prefix: str
 ) -> None:
-    doubles = FollowUpDoubles(delivery_error="the provider refused the message")
+    doubles = OutboundDoubles(delivery_error="the provider refused the message")
     async with running(temporal_time_skipping.client, task_queue_prefix, doubles, sequence(0, 24)) as run:
         with pytest.raises(WorkflowFailureError):
             await run.result()

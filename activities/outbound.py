@@ -1,4 +1,8 @@
-"""Every side effect of a lead follow-up sequence. Activities are idempotent under their step key.
+"""The message path every automation shares: when a message may go out, writing it, sending it once, and
+the run's final record. Activities are idempotent under their step key.
+
+A message goes to a contact, a lead or a customer (``db.contacts``); what differs between them (a lead's
+timeline of interactions) is decided here, in one place, so every automation sends the same way.
 
 A message moves through ``message_deliveries``: ``compose_message`` writes it ``pending`` (or ``skipped``);
 ``deliver_message`` commits ``sending`` *before* calling the provider, then writes the outcome. A retried
@@ -23,6 +27,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.messaging import email as email_channel
 from activities.messaging import sms as sms_channel
+from activities.messaging.context import template_context
 from activities.messaging.llm import Recipient, first_name, writer_for
 from activities.messaging.outcome import ProviderUnavailable, SendResult
 from activities.messaging.send_window import WindowNeverOpens, next_send_time
@@ -31,6 +36,7 @@ from core.ids import new_id
 from core.templates import TemplateRejected, render
 from db import events as db_events
 from db.base import utcnow
+from db.contacts import Contact, load_contact
 from db.models import (
     Company,
     Interaction,
@@ -41,20 +47,21 @@ from db.models import (
     WorkflowRun,
 )
 from db.session import transaction
-from schemas.lead_follow_up import (
+from schemas.leads import Channel, Direction, LeadStatus
+from schemas.messaging import (
+    DELIVERED,
     ComposedMessage,
     DeliveryOutcome,
     FinishRunInput,
     PlanSendInput,
     StepInput,
+    contact_kind,
 )
-from schemas.leads import Channel, Direction, LeadStatus
 
 log = logging.getLogger(__name__)
 
 TERMINAL = frozenset({"sent", "recorded", "suppressed", "skipped", "failed", "unknown"})
 """A delivery in one of these states is settled: a retried ``deliver_message`` returns it untouched."""
-DELIVERED = ("sent", "recorded")
 
 INTERACTION_CHANNEL = "automated_workflow"
 MAX_SUBJECT = 500  # message_deliveries.subject
@@ -69,7 +76,7 @@ class _Draft:
     writer: str | None = None
 
 
-class LeadFollowUpActivities:
+class OutboundActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self._sessions = sessions
         self._settings = settings
@@ -78,9 +85,9 @@ class LeadFollowUpActivities:
     async def plan_send_time(self, input: PlanSendInput) -> datetime:
         """The first moment at or after ``not_before`` inside the send window in the recipient's zone."""
         async with self._sessions() as session:
-            lead = await _lead(session, input.company_id, input.lead_id)
+            contact = await load_contact(session, input.company_id, input.contact_id)
             company = await session.get(Company, input.company_id)
-        zone = _zone(lead.timezone if lead else None, company.timezone if company else None)
+        zone = _zone(contact.timezone if contact else None, company.timezone if company else None)
         try:
             return next_send_time(input.not_before, zone, input.send_window, input.channel)
         except WindowNeverOpens as exc:
@@ -89,17 +96,21 @@ class LeadFollowUpActivities:
 
     @activity.defn
     async def compose_message(self, input: StepInput) -> ComposedMessage:
-        """Render the step's template with the lead's current data into a pending delivery row."""
+        """Render the step's template with the contact's current data into a pending delivery row."""
         async with self._sessions() as session:
             existing = await _delivery(session, input.idempotency_key)
             if existing is not None:
                 return _composed(_of_this_run(existing, input))
-            lead = await _lead(session, input.company_id, input.lead_id)
+            contact = await load_contact(session, input.company_id, input.contact_id)
             company = await session.get(Company, input.company_id)
-        if company is None:
-            raise ApplicationError(f"company {input.company_id} no longer exists", type="NotFound", non_retryable=True)
+            if company is None:
+                raise ApplicationError(
+                    f"company {input.company_id} no longer exists", type="NotFound", non_retryable=True
+                )
+            draft = await self._render(session, input, contact, company)
         # Outside any transaction: an LLM may take a minute and must not hold a database connection.
-        draft = await self._draft(input, lead, company)
+        if input.personalise and contact is not None and draft.skipped_reason is None:
+            draft = await self._personalise(draft, input, contact, company)
         delivery = MessageDelivery(
             id=new_id("msg"),
             company_id=input.company_id,
@@ -111,7 +122,8 @@ class LeadFollowUpActivities:
             status="skipped" if draft.skipped_reason else "pending",
             error=draft.skipped_reason,
             provider=self._provider(input.step_spec.channel),
-            lead_id=lead.id if lead else None,
+            lead_id=contact.id if isinstance(contact, Lead) else None,
+            customer_id=contact.id if contact is not None and not isinstance(contact, Lead) else None,
             workflow_run_id=input.run_id,
         )
         details: dict[str, Any] = {"template": input.step_spec.template_key, "step": input.step, "writer": draft.writer}
@@ -131,10 +143,10 @@ class LeadFollowUpActivities:
                 raise
             return _composed(_of_this_run(existing, input))
         log.info(
-            "composed %s %s for lead %s (step %d of run %s)",
+            "composed %s %s for %s (step %d of run %s)",
             delivery.channel,
             delivery.id,
-            input.lead_id,
+            input.contact_id,
             input.step,
             input.run_id,
         )
@@ -159,31 +171,32 @@ class LeadFollowUpActivities:
                 )
                 self._add_send_action(session, delivery)
                 return _outcome(delivery)
-            lead = await _lead(session, delivery.company_id, input.lead_id)
+            contact = await load_contact(session, delivery.company_id, input.contact_id)
             company = await session.get(Company, delivery.company_id)
-            if lead is None or company is None:
-                delivery.status, delivery.error = "skipped", "the lead was deleted before the message went out"
+            if contact is None or company is None:
+                who = contact_kind(input.contact_id).value
+                delivery.status, delivery.error = "skipped", f"the {who} was deleted before the message went out"
                 self._add_send_action(session, delivery)
                 return _outcome(delivery)
             # Checked here, right before the provider call, not when the sequence started.
-            reason = await _suppression(session, delivery, lead)
+            reason = await _suppression(session, delivery, contact)
             if reason is not None:
                 delivery.status, delivery.error = "suppressed", reason
-                log.info("delivery %s to lead %s suppressed: %s", delivery.id, lead.id, reason)
+                log.info("delivery %s to %s suppressed: %s", delivery.id, contact.id, reason)
                 self._add_send_action(session, delivery)
                 return _outcome(delivery)
             delivery.provider = self._provider(Channel(delivery.channel))
             if delivery.provider == "recorded":
                 log.info(
-                    "%s %s for lead %s recorded, not sent: no %s provider is configured",
+                    "%s %s for %s recorded, not sent: no %s provider is configured",
                     delivery.channel,
                     delivery.id,
-                    lead.id,
+                    contact.id,
                     delivery.channel,
                 )
-                self._record_outbound(session, delivery, lead, input, "recorded")
+                self._record_outbound(session, delivery, contact, input, "recorded")
                 return _outcome(delivery)
-            message = self._email(delivery, lead, company) if delivery.channel == Channel.email else None
+            message = self._email(delivery, contact, company) if delivery.channel == Channel.email else None
             if message is not None:
                 delivery.provider_message_id = message["Message-ID"]
             delivery.status = "sending"
@@ -211,10 +224,7 @@ class LeadFollowUpActivities:
                 .where(MessageDelivery.workflow_run_id == run.id, MessageDelivery.status.in_(DELIVERED))
             )
             # Counted from the deliveries, not the workflow's tally: an "unknown" outcome is not a known send.
-            results = {
-                "messages_sent": delivered or 0,
-                "stopped_by": input.stopped_by.value if input.stopped_by else None,
-            }
+            results = {**input.results, "messages_sent": delivered or 0, "stopped_by": input.stopped_by}
             run.status = input.status
             run.completed_at = utcnow()
             run.results = {**(run.results or {}), **results}
@@ -227,37 +237,43 @@ class LeadFollowUpActivities:
 
     # ---- composing
 
-    async def _draft(self, input: StepInput, lead: Lead | None, company: Company) -> _Draft:
+    async def _render(
+        self, session: AsyncSession, input: StepInput, contact: Contact | None, company: Company
+    ) -> _Draft:
         spec = input.step_spec
-        if lead is None:
-            return _Draft(recipient="", subject=None, body="", skipped_reason="the lead no longer exists")
-        address = lead.email if spec.channel == Channel.email else lead.phone
+        who = contact_kind(input.contact_id).value
+        if contact is None:
+            return _Draft(recipient="", subject=None, body="", skipped_reason=f"the {who} no longer exists")
+        address = contact.email if spec.channel == Channel.email else contact.phone
         if not address:
             missing = "email address" if spec.channel == Channel.email else "phone number"
-            return _Draft(recipient="", subject=None, body="", skipped_reason=f"the lead has no {missing}")
-        context = template_context(lead, company)
+            return _Draft(recipient="", subject=None, body="", skipped_reason=f"the {who} has no {missing}")
+        context = await template_context(session, contact, company, input.context)
+        if context.missing is not None:
+            return _Draft(recipient=address, subject=None, body="", skipped_reason=context.missing)
         try:
-            body = render(spec.template, context)
+            body = render(spec.template, context.variables)
             subject = None
             if spec.channel == Channel.email:
-                subject = render(spec.subject, context) if spec.subject else f"A message from {company.name}"
+                subject = render(spec.subject, context.variables) if spec.subject else f"A message from {company.name}"
                 subject = " ".join(subject.split())[:MAX_SUBJECT]  # a header holds one line
         except TemplateRejected as exc:
-            # The template was checked when the config was saved; this lead's data still broke it.
-            reason = f"template {spec.template_key!r} cannot be rendered for this lead: {exc}"
+            # The template was checked when the config was saved; this contact's data still broke it.
+            reason = f"template {spec.template_key!r} cannot be rendered for this {who}: {exc}"
             return _Draft(recipient=address, subject=None, body="", skipped_reason=reason)
-        writer = None
-        if input.personalise:
-            chosen = writer_for(self._settings)
-            recipient = Recipient(
-                name=lead.name,
-                first_name=first_name(lead.name),
-                source=lead.source,
-                company_name=company.name,
-                channel=spec.channel,
-            )
-            body, writer = await chosen.personalise(body, recipient), chosen.name
-        return _Draft(recipient=address, subject=subject, body=body, writer=writer)
+        return _Draft(recipient=address, subject=subject, body=body)
+
+    async def _personalise(self, draft: _Draft, input: StepInput, contact: Contact, company: Company) -> _Draft:
+        chosen = writer_for(self._settings)
+        recipient = Recipient(
+            name=contact.name,
+            first_name=first_name(contact.name),
+            source=contact.source if isinstance(contact, Lead) else "an earlier purchase",
+            company_name=company.name,
+            channel=input.step_spec.channel,
+        )
+        body = await chosen.personalise(draft.body, recipient)
+        return _Draft(recipient=draft.recipient, subject=draft.subject, body=body, writer=chosen.name)
 
     def _provider(self, channel: Channel) -> str:
         if channel == Channel.email:
@@ -266,12 +282,12 @@ class LeadFollowUpActivities:
 
     # ---- delivering
 
-    def _email(self, delivery: MessageDelivery, lead: Lead, company: Company) -> EmailMessage:
-        link = email_channel.unsubscribe_url(self._settings, company.id, lead.id)
+    def _email(self, delivery: MessageDelivery, contact: Contact, company: Company) -> EmailMessage:
+        link = email_channel.unsubscribe_url(self._settings, company.id, contact.id)
         return email_channel.build_message(
             self._settings,
             recipient=delivery.recipient,
-            recipient_name=lead.name,
+            recipient_name=contact.name,
             subject=delivery.subject or f"A message from {company.name}",
             text=delivery.body + email_channel.footer(company.name, company.postal_address, link),
             unsubscribe_link=link,
@@ -303,22 +319,22 @@ class LeadFollowUpActivities:
                 return _outcome(delivery)
             delivery.provider_message_id = result.provider_message_id or delivery.provider_message_id
             if result.status == "sent":
-                lead = await _lead(session, delivery.company_id, input.lead_id)
-                self._record_outbound(session, delivery, lead, input, "sent")
+                contact = await load_contact(session, delivery.company_id, input.contact_id)
+                self._record_outbound(session, delivery, contact, input, "sent")
                 log.info(
-                    "sent %s %s to lead %s (provider id %s)",
+                    "sent %s %s to %s (provider id %s)",
                     delivery.channel,
                     delivery.id,
-                    input.lead_id,
+                    input.contact_id,
                     delivery.provider_message_id,
                 )
             else:
                 delivery.status, delivery.error = result.status, result.error
                 log.warning(
-                    "%s %s to lead %s: %s (%s)",
+                    "%s %s to %s: %s (%s)",
                     delivery.channel,
                     delivery.id,
-                    input.lead_id,
+                    input.contact_id,
                     result.status,
                     result.error,
                 )
@@ -326,49 +342,19 @@ class LeadFollowUpActivities:
             return _outcome(delivery)
 
     def _record_outbound(
-        self, session: AsyncSession, delivery: MessageDelivery, lead: Lead | None, input: StepInput, status: str
+        self, session: AsyncSession, delivery: MessageDelivery, contact: Contact | None, input: StepInput, status: str
     ) -> None:
-        """The delivery's outcome, the lead's interaction, its first-contact status and the event, in one commit."""
+        """The delivery's outcome and, for a lead, its interaction, first-contact status and event, in one commit.
+
+        A customer's messages are its delivery rows (``customer_id``); leads keep a timeline of interactions.
+        """
         now = utcnow()
         delivery.status, delivery.error = status, None
         if status == "sent":
             delivery.sent_at = now
         self._add_send_action(session, delivery)
-        if lead is None:  # deleted while the provider had the message: nothing left to annotate
-            return
-        meta: dict[str, Any] = {
-            "template_id": input.step_spec.template_key,
-            "delivery_id": delivery.id,
-            "workflow_run_id": input.run_id,
-            "step": input.step,
-        }
-        if delivery.subject:
-            meta["subject"] = delivery.subject
-        interaction = Interaction(
-            id=new_id("int"),
-            company_id=delivery.company_id,
-            lead_id=lead.id,
-            type=delivery.channel,
-            direction=Direction.outbound,
-            content=delivery.body,
-            channel=INTERACTION_CHANNEL,
-            status=status,
-            created_by="system",
-            meta=meta,
-            created_at=now,
-        )
-        session.add(interaction)
-        db_events.record(
-            session,
-            delivery.company_id,
-            "interaction.created",
-            interaction.id,
-            db_events.interaction_created(interaction),
-        )
-        if lead.status == LeadStatus.new:
-            lead.status, lead.status_changed_at = LeadStatus.contacted, now
-            change = db_events.status_changed(lead.id, LeadStatus.new, LeadStatus.contacted)
-            db_events.record(session, delivery.company_id, "lead.status_changed", lead.id, change)
+        if isinstance(contact, Lead):  # not a customer, and not deleted while the provider had the message
+            _add_to_timeline(session, delivery, contact, input, status, now)
 
     def _add_send_action(self, session: AsyncSession, delivery: MessageDelivery) -> None:
         if delivery.workflow_run_id is None:  # the run row was deleted; the delivery row still tells the story
@@ -388,25 +374,43 @@ class LeadFollowUpActivities:
         )
 
 
-def template_context(lead: Lead, company: Company) -> dict[str, Any]:
-    """The variables a template may use (the same names ``core.templates.SAMPLE_CONTEXT`` checks against)."""
-    company_fields = {"name": company.name, "website": company.website or ""}
-    return {
-        "name": lead.name,
-        "first_name": first_name(lead.name),
-        "email": lead.email or "",
-        "phone": lead.phone or "",
-        "source": lead.source,
-        "status": lead.status,
-        "tags": list(lead.tags or []),
-        "custom_fields": dict(lead.custom_fields or {}),
-        "company": company_fields,
-        "company_name": company.name,
+def _add_to_timeline(
+    session: AsyncSession, delivery: MessageDelivery, lead: Lead, input: StepInput, status: str, now: datetime
+) -> None:
+    """The lead's outbound interaction, its first-contact status and their events."""
+    meta: dict[str, Any] = {
+        "template_id": input.step_spec.template_key,
+        "delivery_id": delivery.id,
+        "workflow_run_id": input.run_id,
+        "step": input.step,
     }
+    if delivery.subject:
+        meta["subject"] = delivery.subject
+    interaction = Interaction(
+        id=new_id("int"),
+        company_id=delivery.company_id,
+        lead_id=lead.id,
+        type=delivery.channel,
+        direction=Direction.outbound,
+        content=delivery.body,
+        channel=INTERACTION_CHANNEL,
+        status=status,
+        created_by="system",
+        meta=meta,
+        created_at=now,
+    )
+    session.add(interaction)
+    db_events.record(
+        session, delivery.company_id, "interaction.created", interaction.id, db_events.interaction_created(interaction)
+    )
+    if lead.status == LeadStatus.new:
+        lead.status, lead.status_changed_at = LeadStatus.contacted, now
+        change = db_events.status_changed(lead.id, LeadStatus.new, LeadStatus.contacted)
+        db_events.record(session, delivery.company_id, "lead.status_changed", lead.id, change)
 
 
 def _zone(*names: str | None) -> ZoneInfo:
-    """The first valid zone of the lead's, then the company's; UTC if neither is usable."""
+    """The first valid zone of the contact's, then the company's; UTC if neither is usable."""
     for name in names:
         if not name:
             continue
@@ -417,11 +421,6 @@ def _zone(*names: str | None) -> ZoneInfo:
     return ZoneInfo("UTC")
 
 
-async def _lead(session: AsyncSession, company_id: str, lead_id: str) -> Lead | None:
-    lead: Lead | None = await session.scalar(select(Lead).where(Lead.id == lead_id, Lead.company_id == company_id))
-    return lead
-
-
 async def _delivery(session: AsyncSession, key: str, *, lock: bool = False) -> MessageDelivery | None:
     query = select(MessageDelivery).where(MessageDelivery.idempotency_key == key)
     if lock:  # two attempts of one step (a timed-out one still running) take turns on the row
@@ -430,10 +429,10 @@ async def _delivery(session: AsyncSession, key: str, *, lock: bool = False) -> M
     return delivery
 
 
-async def _suppression(session: AsyncSession, delivery: MessageDelivery, lead: Lead) -> str | None:
+async def _suppression(session: AsyncSession, delivery: MessageDelivery, contact: Contact) -> str | None:
     """Why this message must not go out, or ``None``."""
-    if delivery.channel == Channel.email and lead.unsubscribed_at is not None:
-        return "the lead unsubscribed"
+    if delivery.channel == Channel.email and contact.unsubscribed_at is not None:
+        return f"the {contact_kind(contact.id).value} unsubscribed"
     if delivery.channel == Channel.email:  # mailbox names are matched case-insensitively in practice
         same_address = func.lower(Suppression.address) == delivery.recipient.lower()
     else:

@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.lead_follow_up import LeadFollowUpActivities
 from activities.messaging import sms as sms_channel
 from activities.messaging.llm import OfflineWriter, Recipient
 from activities.messaging.outcome import ProviderUnavailable
+from activities.outbound import OutboundActivities
 from core.config import Settings
 from core.ids import new_id
 from core.security import verify_unsubscribe
@@ -35,8 +35,9 @@ from db.models import (
     WorkflowRun,
 )
 from db.session import transaction
-from schemas.lead_follow_up import FinishRunInput, FollowUpStep, LeadEvent, PlanSendInput, SendWindow, StepInput
+from schemas.lead_follow_up import FollowUpStep, LeadEvent
 from schemas.leads import Channel
+from schemas.messaging import FinishRunInput, PlanSendInput, SendWindow, StepInput
 from tests.support.openai_server import OpenAIServer
 from tests.support.processes import free_port
 from tests.support.sms_server import SmsServer
@@ -65,7 +66,7 @@ class Seeded:
         return StepInput(
             idempotency_key=f"lead-follow-up/{self.lead_id}/{self.config_id}/{step}",
             company_id=self.company_id,
-            lead_id=self.lead_id,
+            contact_id=self.lead_id,
             config_id=self.config_id,
             run_id=self.run_id,
             step=step,
@@ -183,7 +184,7 @@ async def test_email_goes_out_over_smtp_with_one_click_unsubscribe_and_postal_ad
     settings: Settings, sessions: async_sessionmaker[AsyncSession], smtp: SmtpServer, env: ActivityEnvironment
 ) -> None:
     configured = smtp_settings(settings, smtp)
-    activities = LeadFollowUpActivities(sessions, configured)
+    activities = OutboundActivities(sessions, configured)
     seeded = await seed(sessions)
     step = seeded.step()
 
@@ -244,7 +245,7 @@ async def test_email_goes_out_over_smtp_with_one_click_unsubscribe_and_postal_ad
 async def test_a_step_key_that_belongs_to_another_run_is_refused(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], env: ActivityEnvironment
 ) -> None:
-    activities = LeadFollowUpActivities(sessions, settings)
+    activities = OutboundActivities(sessions, settings)
     seeded = await seed(sessions)
     await env.run(activities.compose_message, seeded.step())
     rerun = WorkflowRun(
@@ -270,7 +271,7 @@ async def test_smtp_login_and_a_custom_subject_and_footer_without_postal_address
 ) -> None:
     with SmtpServer(credentials=("mailer", "s3cret")) as smtp:
         configured = smtp_settings(settings, smtp, smtp_username="mailer", smtp_password=SecretStr("s3cret"))
-        activities = LeadFollowUpActivities(sessions, configured)
+        activities = OutboundActivities(sessions, configured)
         seeded = await seed(sessions, name="Ana María López", postal_address=None)
         step = seeded.step(subject="{{first_name}}, your {{company_name}} quote")
         await env.run(activities.compose_message, step)
@@ -288,7 +289,7 @@ async def test_a_refused_recipient_fails_without_retry(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], smtp: SmtpServer, env: ActivityEnvironment
 ) -> None:
     smtp.refuse.add("jane@example.com")
-    activities = LeadFollowUpActivities(sessions, smtp_settings(settings, smtp))
+    activities = OutboundActivities(sessions, smtp_settings(settings, smtp))
     seeded = await seed(sessions)
     step = seeded.step()
     await env.run(activities.compose_message, step)
@@ -310,15 +311,15 @@ async def test_a_refused_connection_is_retried_and_the_retry_sends(
     seeded = await seed(sessions)
     step = seeded.step()
     nobody_listening = smtp_settings(settings, smtp, smtp_port=free_port())
-    await env.run(LeadFollowUpActivities(sessions, nobody_listening).compose_message, step)
+    await env.run(OutboundActivities(sessions, nobody_listening).compose_message, step)
 
     with pytest.raises(ProviderUnavailable):
-        await env.run(LeadFollowUpActivities(sessions, nobody_listening).deliver_message, step)
+        await env.run(OutboundActivities(sessions, nobody_listening).deliver_message, step)
     # Nothing left, so the row is ready for Temporal's next attempt...
     assert (await the_delivery(sessions, step.idempotency_key)).status == "pending"
 
     # ...which, once the relay is reachable, sends.
-    outcome = await env.run(LeadFollowUpActivities(sessions, smtp_settings(settings, smtp)).deliver_message, step)
+    outcome = await env.run(OutboundActivities(sessions, smtp_settings(settings, smtp)).deliver_message, step)
     assert outcome.status == "sent"
     assert len(smtp.messages) == 1
 
@@ -327,7 +328,7 @@ async def test_no_answer_after_the_message_left_is_unknown_and_never_resent(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], smtp: SmtpServer, env: ActivityEnvironment
 ) -> None:
     smtp.reply_delay = 2.0
-    activities = LeadFollowUpActivities(sessions, smtp_settings(settings, smtp, smtp_timeout_seconds=0.5))
+    activities = OutboundActivities(sessions, smtp_settings(settings, smtp, smtp_timeout_seconds=0.5))
     seeded = await seed(sessions)
     step = seeded.step()
     await env.run(activities.compose_message, step)
@@ -355,7 +356,7 @@ async def test_a_retried_send_after_the_provider_accepted_sends_once(
     accepted" from "the call hung", so it records ``unknown`` and does not call the provider again. Sending
     twice is the worse error; the recorded Message-ID lets an operator confirm with the relay.
     """
-    activities = LeadFollowUpActivities(sessions, smtp_settings(settings, smtp))
+    activities = OutboundActivities(sessions, smtp_settings(settings, smtp))
     seeded = await seed(sessions)
     step = seeded.step()
     await env.run(activities.compose_message, step)
@@ -393,7 +394,7 @@ async def test_a_retried_send_after_the_provider_accepted_sends_once(
 async def test_suppression_is_checked_right_before_sending(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], smtp: SmtpServer, env: ActivityEnvironment
 ) -> None:
-    activities = LeadFollowUpActivities(sessions, smtp_settings(settings, smtp))
+    activities = OutboundActivities(sessions, smtp_settings(settings, smtp))
     seeded = await seed(sessions)
     step = seeded.step()
     await env.run(activities.compose_message, step)
@@ -420,7 +421,7 @@ async def test_suppression_is_checked_right_before_sending(
 async def test_an_unsubscribed_lead_gets_no_email(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], smtp: SmtpServer, env: ActivityEnvironment
 ) -> None:
-    activities = LeadFollowUpActivities(sessions, smtp_settings(settings, smtp))
+    activities = OutboundActivities(sessions, smtp_settings(settings, smtp))
     seeded = await seed(sessions)
     step = seeded.step()
     await env.run(activities.compose_message, step)
@@ -436,7 +437,7 @@ async def test_an_unsubscribed_lead_gets_no_email(
 async def test_another_companys_suppression_does_not_apply(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], smtp: SmtpServer, env: ActivityEnvironment
 ) -> None:
-    activities = LeadFollowUpActivities(sessions, smtp_settings(settings, smtp))
+    activities = OutboundActivities(sessions, smtp_settings(settings, smtp))
     seeded = await seed(sessions)
     other = await seed(sessions, email="someone@example.com")
     async with transaction(sessions) as session:
@@ -453,7 +454,7 @@ async def test_another_companys_suppression_does_not_apply(
 async def test_a_lead_without_an_address_for_the_channel_is_skipped(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], smtp: SmtpServer, env: ActivityEnvironment
 ) -> None:
-    activities = LeadFollowUpActivities(sessions, smtp_settings(settings, smtp))
+    activities = OutboundActivities(sessions, smtp_settings(settings, smtp))
     seeded = await seed(sessions, email=None)
     step = seeded.step()
 
@@ -469,7 +470,7 @@ async def test_a_lead_without_an_address_for_the_channel_is_skipped(
 async def test_a_deleted_lead_is_skipped(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], env: ActivityEnvironment
 ) -> None:
-    activities = LeadFollowUpActivities(sessions, settings)
+    activities = OutboundActivities(sessions, settings)
     seeded = await seed(sessions)
     async with transaction(sessions) as session:
         await session.delete(await session.get(Lead, seeded.lead_id))
@@ -486,11 +487,11 @@ async def test_without_providers_messages_are_recorded_and_logged(
     env: ActivityEnvironment,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    activities = LeadFollowUpActivities(sessions, settings)
+    activities = OutboundActivities(sessions, settings)
     seeded = await seed(sessions)
     email_step, sms_step = seeded.step(), seeded.step(channel=Channel.sms, step=1)
 
-    with caplog.at_level(logging.INFO, logger="activities.lead_follow_up"):
+    with caplog.at_level(logging.INFO, logger="activities.outbound"):
         for step in (email_step, sms_step):
             await env.run(activities.compose_message, step)
             assert (await env.run(activities.deliver_message, step)).status == "recorded"
@@ -498,7 +499,7 @@ async def test_without_providers_messages_are_recorded_and_logged(
     for step in (email_step, sms_step):
         delivery = await the_delivery(sessions, step.idempotency_key)
         assert (delivery.status, delivery.provider) == ("recorded", "recorded")
-        assert f"{delivery.id} for lead {seeded.lead_id} recorded, not sent" in caplog.text
+        assert f"{delivery.id} for {seeded.lead_id} recorded, not sent" in caplog.text
     assert "jane@example.com" not in caplog.text
     interactions = await load(sessions, Interaction, lead_id=seeded.lead_id)
     assert sorted((i.type, i.status) for i in interactions) == [("email", "recorded"), ("sms", "recorded")]
@@ -509,7 +510,7 @@ async def test_without_providers_messages_are_recorded_and_logged(
 async def test_an_unrenderable_template_skips_the_step_instead_of_failing_forever(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], env: ActivityEnvironment
 ) -> None:
-    activities = LeadFollowUpActivities(sessions, settings)
+    activities = OutboundActivities(sessions, settings)
     seeded = await seed(sessions)
     step = seeded.step(template="Hello {{custom_fields.budget}}")  # this lead has no such custom field
 
@@ -528,7 +529,7 @@ async def test_a_personalised_message_is_written_by_the_openai_compatible_server
         configured = settings.model_copy(
             update={"llm_base_url": llm.base_url, "llm_api_key": SecretStr("test-key"), "llm_model": "test-model"}
         )
-        activities = LeadFollowUpActivities(sessions, configured)
+        activities = OutboundActivities(sessions, configured)
         seeded = await seed(sessions, name="Priya Raman")
         step = seeded.step(personalise=True)
 
@@ -549,7 +550,7 @@ async def test_a_personalised_message_is_written_by_the_openai_compatible_server
 async def test_personalising_without_a_model_uses_the_offline_writer(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], env: ActivityEnvironment
 ) -> None:
-    activities = LeadFollowUpActivities(sessions, settings)
+    activities = OutboundActivities(sessions, settings)
     seeded = await seed(sessions, name="Priya Raman")
     step = seeded.step(template="Thanks for getting in touch with {{company_name}}.", personalise=True)
 
@@ -576,7 +577,7 @@ async def test_sms_goes_through_the_twilio_compatible_api(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], env: ActivityEnvironment
 ) -> None:
     with SmsServer() as server:
-        activities = LeadFollowUpActivities(sessions, sms_settings(settings, server))
+        activities = OutboundActivities(sessions, sms_settings(settings, server))
         seeded = await seed(sessions)
         step = seeded.step(channel=Channel.sms, template="Hi {{first_name}}, {{company_name}} here.")
         await env.run(activities.compose_message, step)
@@ -608,7 +609,7 @@ async def test_an_sms_the_api_rejects_fails_and_is_not_resent(
 ) -> None:
     with SmsServer() as server:
         server.status = 400
-        activities = LeadFollowUpActivities(sessions, sms_settings(settings, server))
+        activities = OutboundActivities(sessions, sms_settings(settings, server))
         seeded = await seed(sessions)
         step = seeded.step(channel=Channel.sms)
         await env.run(activities.compose_message, step)
@@ -645,7 +646,7 @@ async def test_an_unreachable_sms_api_is_retryable() -> None:
 async def test_plan_send_time_uses_the_leads_zone_then_the_companys(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], env: ActivityEnvironment
 ) -> None:
-    activities = LeadFollowUpActivities(sessions, settings)
+    activities = OutboundActivities(sessions, settings)
     in_new_york = await seed(sessions, lead_timezone="America/New_York", company_timezone="Europe/Berlin")
     company_zone = await seed(sessions, lead_timezone="Not/AZone", company_timezone="Europe/Berlin")
     saturday_noon_utc = datetime(2025, 6, 7, 12, 0, tzinfo=UTC)
@@ -654,7 +655,7 @@ async def test_plan_send_time_uses_the_leads_zone_then_the_companys(
     def plan(seeded: Seeded, channel: Channel, window: SendWindow | None, moment: datetime) -> PlanSendInput:
         return PlanSendInput(
             company_id=seeded.company_id,
-            lead_id=seeded.lead_id,
+            contact_id=seeded.lead_id,
             channel=channel,
             not_before=moment,
             send_window=window,
@@ -679,11 +680,11 @@ async def test_plan_send_time_uses_the_leads_zone_then_the_companys(
 async def test_plan_send_time_refuses_a_window_that_never_opens(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], env: ActivityEnvironment
 ) -> None:
-    activities = LeadFollowUpActivities(sessions, settings)
+    activities = OutboundActivities(sessions, settings)
     seeded = await seed(sessions)
     never = PlanSendInput(
         company_id=seeded.company_id,
-        lead_id=seeded.lead_id,
+        contact_id=seeded.lead_id,
         channel=Channel.sms,
         not_before=datetime(2025, 6, 7, tzinfo=UTC),
         send_window=SendWindow(start="22:00", end="06:00"),  # SMS may never go out in it
@@ -696,7 +697,7 @@ async def test_plan_send_time_refuses_a_window_that_never_opens(
 async def test_finish_run_writes_status_results_and_an_action_once(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], env: ActivityEnvironment
 ) -> None:
-    activities = LeadFollowUpActivities(sessions, settings)
+    activities = OutboundActivities(sessions, settings)
     seeded = await seed(sessions, phone=None)
     sent, skipped = seeded.step(step=0), seeded.step(channel=Channel.sms, step=1)
     for step in (sent, skipped):
