@@ -226,6 +226,7 @@ class OutboundActivities:
             # Counted from the deliveries, not the workflow's tally: an "unknown" outcome is not a known send.
             results = {**input.results, "messages_sent": delivered or 0, "stopped_by": input.stopped_by}
             run.status = input.status
+            run.error = input.error or run.error
             run.completed_at = utcnow()
             run.results = {**(run.results or {}), **results}
             session.add(

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = 60.0
     llm_max_concurrent: int = 4
     """Concurrent LLM calls per worker; LLM activities run on their own task queue."""
+    content_generation_wait_seconds: float = 20.0
+    """How long ``POST /v1/content/generate`` waits for the draft before answering 202 with the id to poll."""
 
     log_level: str = "INFO"
 

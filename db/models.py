@@ -239,12 +239,19 @@ class ReferralUse(Base):
 
 
 class ContentSchedule(Timestamps, Base):
-    """Mirrors a Temporal Schedule (same id); Temporal owns the timing."""
+    """Mirrors a Temporal Schedule (``content-schedule/{id}``); Temporal owns the timing.
+
+    Made on either surface: ``POST /api/content-generation/schedule``, or a ``content_generation`` workflow
+    config on ``/v1`` (then ``workflow_config_id`` names it).
+    """
 
     __tablename__ = "content_schedules"
 
     id: Mapped[str] = id_column()
     company_id: Mapped[str] = company_fk()
+    workflow_config_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workflow_configs.id", ondelete="CASCADE"), unique=True
+    )
     content_type: Mapped[str] = mapped_column(String(40))
     frequency: Mapped[str] = mapped_column(String(20))
     day_of_week: Mapped[str | None] = mapped_column(String(12))
@@ -253,6 +260,10 @@ class ContentSchedule(Timestamps, Base):
     topics: Mapped[list[str]] = mapped_column(default=list)
     parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     publish_to: Mapped[str | None] = mapped_column(String(40))
+    require_approval: Mapped[bool] = mapped_column(Boolean, default=True)
+    """Leave drafts for a manager to approve (True) or publish what is written at once (False)."""
+    runs_started: Mapped[int] = mapped_column(Integer, default=0)
+    """How many runs took a topic: run ``n`` writes about ``topics[n % len(topics)]``."""
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
@@ -272,10 +283,55 @@ class Content(Timestamps, Base):
     parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """What generation was asked for (topic, keywords, tone...), kept to regenerate."""
     created_by: Mapped[str] = mapped_column(String(40), default="system")
-    schedule_id: Mapped[str | None] = mapped_column(ForeignKey("content_schedules.id", ondelete="SET NULL"))
+    schedule_id: Mapped[str | None] = mapped_column(ForeignKey("content_schedules.id", ondelete="SET NULL"), index=True)
     published_at: Mapped[datetime | None]
+    requires_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Set when written, from the company's setting or the schedule: nothing is published before approval."""
+    approved_by: Mapped[str | None] = mapped_column(String(40))
+    approved_at: Mapped[datetime | None]
 
-    metrics: Mapped[list[ContentMetric]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    metrics: Mapped[list[ContentMetric]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="raise"
+    )
+
+
+class Publication(Timestamps, Base):
+    """One publish of a content item to one platform, written *before* the platform is called.
+
+    ``pending`` -> ``sending`` -> ``published`` | ``failed`` | ``unknown`` (the request left and no answer came:
+    never retried blindly; a person confirms or retries); ``scheduled`` while it waits for ``publish_at``,
+    ``cancelled`` if cancelled before. The id doubles as the platform-side idempotency marker.
+    """
+
+    __tablename__ = "publications"
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    content_id: Mapped[str] = mapped_column(ForeignKey("content.id", ondelete=_CASCADE), index=True)
+    platform: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    publish_at: Mapped[datetime | None]
+    published_at: Mapped[datetime | None]
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    url: Mapped[str | None] = mapped_column(String(1000))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """A newsletter's counts: total, sent, skipped, failed, unknown."""
+    workflow_run_id: Mapped[str | None] = mapped_column(ForeignKey("workflow_runs.id", ondelete="SET NULL"))
+
+
+class ContentLink(Base):
+    """A link in published content, served through ``/c/{id}`` to count clicks; it redirects only here."""
+
+    __tablename__ = "content_links"
+    __table_args__ = (UniqueConstraint("content_id", "url"),)
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    content_id: Mapped[str] = mapped_column(ForeignKey("content.id", ondelete=_CASCADE), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ContentMetric(Base):

@@ -30,6 +30,8 @@ API_NOUNS: dict[str, str] = {
     "whd": "webhook-delivery",
     "msg": "message",
     "sched": "schedule",
+    "pub": "publication",
+    "link": "link",
     "bkp": "backup",
     "evt": "event",
     "sup": "suppression",

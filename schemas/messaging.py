@@ -136,3 +136,5 @@ class FinishRunInput(BaseModel):
     stopped_by: str | None = None
     results: dict[str, Any] = Field(default_factory=dict)
     """Figures of the automation's own to keep on the run (a review's id, the referral issued...)."""
+    error: str | None = None
+    """Why a failed run failed, in words for the run's page."""

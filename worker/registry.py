@@ -8,11 +8,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities.content.generation import ContentActivities
 from activities.outbound import OutboundActivities
 from activities.reviews import ReviewActivities
 from activities.system import SystemActivities
 from core.config import Settings
 from schemas.temporal import QueueKind
+from workflows.content import GenerateContentWorkflow
 from workflows.lead_follow_up import LeadFollowUpWorkflow
 from workflows.review_request import ReferralExpiryWorkflow, ReviewRequestWorkflow
 from workflows.system import SystemCheckWorkflow
@@ -30,10 +32,17 @@ def wiring(settings: Settings, sessions: async_sessionmaker[AsyncSession], ident
     system = SystemActivities(sessions, identity)
     outbound = OutboundActivities(sessions, settings)
     reviews = ReviewActivities(sessions)
+    content = ContentActivities(sessions, settings)
     return [
         QueueWiring(
             kind=QueueKind.MAIN,
-            workflows=[SystemCheckWorkflow, LeadFollowUpWorkflow, ReviewRequestWorkflow, ReferralExpiryWorkflow],
+            workflows=[
+                SystemCheckWorkflow,
+                LeadFollowUpWorkflow,
+                ReviewRequestWorkflow,
+                ReferralExpiryWorkflow,
+                GenerateContentWorkflow,
+            ],
             activities=[
                 system.record_system_check,
                 outbound.plan_send_time,
@@ -44,13 +53,14 @@ def wiring(settings: Settings, sessions: async_sessionmaker[AsyncSession], ident
                 reviews.issue_referral,
                 reviews.record_referral_sent,
                 reviews.expire_referral,
+                content.record_generation_failed,
             ],
         ),
         # Personalised messages are written here, at most BAS_LLM_MAX_CONCURRENT at a time per worker.
         QueueWiring(
             kind=QueueKind.LLM,
             workflows=[],
-            activities=[outbound.compose_message],
+            activities=[outbound.compose_message, content.write_content],
             max_concurrent_activities=settings.llm_max_concurrent,
         ),
     ]

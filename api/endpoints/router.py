@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from api.endpoints import (
+    content_generation,
     inbound,
     lead_nurturing,
     lead_nurturing_analytics,
@@ -20,6 +21,7 @@ for module in (
     lead_nurturing_analytics,
     review_referral,
     review_referral_analytics,
+    content_generation,
     inbound,
     users,
     system,

@@ -2,7 +2,18 @@
 
 from fastapi import APIRouter
 
-from api.resources import analytics, auth, companies, customers, leads, reviews, users, workflow_configs, workflow_runs
+from api.resources import (
+    analytics,
+    auth,
+    companies,
+    content,
+    customers,
+    leads,
+    reviews,
+    users,
+    workflow_configs,
+    workflow_runs,
+)
 
 router = APIRouter(prefix="/v1")
 for sub_router in (
@@ -14,6 +25,7 @@ for sub_router in (
     customers.sales_router,
     reviews.router,
     reviews.referrals_router,
+    content.router,
     workflow_configs.router,
     workflow_runs.router,
     analytics.router,
