@@ -21,11 +21,18 @@ def echo_reply(body: dict[str, Any]) -> str:
 
 
 class OpenAIServer(AsgiServer):
-    """Use ``url + "/v1"`` as the client's base URL; ``requests`` holds each call's headers and JSON body."""
+    """Use ``url + "/v1"`` as the client's base URL; ``requests`` holds each call's headers and JSON body.
+
+    ``failures`` are HTTP statuses answered (one per request, in order) before replying normally, as a
+    rate-limited or broken service would; ``structured_output=False`` refuses ``response_format`` with a 400,
+    as servers without structured output do.
+    """
 
     def __init__(self, reply: Callable[[dict[str, Any]], str] = echo_reply) -> None:
         self.requests: list[dict[str, Any]] = []
         self.reply = reply
+        self.failures: list[int] = []
+        self.structured_output = True
         super().__init__(Starlette(routes=[Route("/v1/chat/completions", self._complete, methods=["POST"])]))
 
     @property
@@ -35,6 +42,13 @@ class OpenAIServer(AsgiServer):
     async def _complete(self, request: Request) -> JSONResponse:
         body = await request.json()
         self.requests.append({"headers": dict(request.headers), "body": body})
+        if self.failures:
+            status = self.failures.pop(0)
+            error = {"message": f"test server answers {status}", "type": "test_error", "code": str(status)}
+            return JSONResponse({"error": error}, status_code=status)
+        if "response_format" in body and not self.structured_output:
+            error = {"message": "response_format is not supported by this model", "type": "invalid_request_error"}
+            return JSONResponse({"error": error}, status_code=400)
         content = self.reply(body)
         return JSONResponse(
             {
