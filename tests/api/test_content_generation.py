@@ -86,12 +86,13 @@ CONTENT_FIELDS = {
 
 
 async def content_when(client: httpx2.AsyncClient, account: Account, content_id: str, *statuses: str) -> dict[str, Any]:
+    """The content item once it is in one of ``statuses`` (30 s at most)."""
     async with asyncio.timeout(30):
-        while (item := (await client.get(f"/v1/content/{content_id}", headers=account.headers)).json())[
-            "status"
-        ] not in statuses:
+        while True:
+            item: dict[str, Any] = (await client.get(f"/v1/content/{content_id}", headers=account.headers)).json()
+            if item["status"] in statuses:
+                return item
             await asyncio.sleep(0.1)
-    return item
 
 
 @pytest.mark.usefixtures("worker")
