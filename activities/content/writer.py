@@ -168,20 +168,41 @@ def _sentence(text: str) -> str:
     return f"{text[:1].upper()}{text[1:]}."
 
 
+_SENTENCES = (
+    "{Heading}: it is the question customers of {company} ask most about {topic}.",
+    "Start with {keyword}: small, steady changes there add up faster than one big project.",
+    "Write down where the time goes today, so you can tell what changed next month.",
+    "Pick one step you can finish this week, and one you can measure by the end of the quarter.",
+    "The businesses that get the most from {keyword} treat it as a habit, not a one-off.",
+    "Ask the people who do the work: they know which part of {topic} wastes the most effort.",
+    "Keep what works, drop what does not, and say plainly why to everyone involved.",
+    "When a step needs more than your own hands, {company} can help you plan it.",
+    "A short checklist beats a long plan: it gets used.",
+    "Review it again in a month; {topic} rewards patience more than perfection.",
+)
+
+
 def _paragraphs(topic: str, keywords: list[str], sections: list[str], words: int, company: str) -> list[str]:
-    """One paragraph per section, together about ``words`` long, each naming its section and the keywords."""
+    """One paragraph per section, together about ``words`` long, drawing on the brief's own words.
+
+    Sentences rotate through a pool from a different starting point in each section, so a long piece does not
+    read as one sentence repeated; the same brief always gives the same text.
+    """
     per_section = max(20, words // max(1, len(sections)))
     paragraphs = []
     for index, heading in enumerate(sections):
-        keyword = keywords[index % len(keywords)]
-        sentences = [
-            f"{_sentence(heading)} It is a question every customer of {company} asks about {topic}.",
-            f"Start with {keyword}: small, steady changes there add up faster than one big project.",
-            f"Measure what changes, keep what works, and ask {company} when you want a second opinion.",
-        ]
         text: list[str] = []
         while count_words(" ".join(text)) < per_section:
-            text.append(sentences[len(text) % len(sentences)])
+            turn = len(text)
+            template = _SENTENCES[(index * 3 + turn) % len(_SENTENCES)]
+            text.append(
+                template.format(
+                    Heading=heading[:1].upper() + heading[1:],
+                    company=company,
+                    topic=topic,
+                    keyword=keywords[(index + turn) % len(keywords)],
+                )
+            )
         paragraphs.append(" ".join(text))
     return paragraphs
 
