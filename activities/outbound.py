@@ -8,6 +8,9 @@ A message moves through ``message_deliveries``: ``compose_message`` writes it ``
 ``deliver_message`` commits ``sending`` *before* calling the provider, then writes the outcome. A retried
 attempt that finds ``sending`` cannot know whether the provider took the message, so it records ``unknown``
 instead of sending again.
+
+The activities are thin wrappers over ``compose``, ``deliver`` and ``send``, so an activity that sends to many
+contacts at once (a newsletter batch) goes through exactly the same steps for each of them.
 """
 
 from __future__ import annotations
@@ -77,9 +80,25 @@ class _Draft:
 
 
 class OutboundActivities:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        *,
+        record_actions: bool = True,
+        keys_span_runs: bool = False,
+    ) -> None:
+        """``record_actions=False`` leaves out the run's per-message actions (``generate_message``, ``send_*``):
+        a broadcast's run would carry two per recipient, and each recipient's story is its delivery row.
+
+        ``keys_span_runs=True`` is for keys that name the message itself, whichever run asks (a newsletter's
+        ``newsletter/{publication}/{contact}``): a later run finds the earlier run's row and settles from it,
+        where by default a key that already belongs to another run is refused.
+        """
         self._sessions = sessions
         self._settings = settings
+        self._record_actions = record_actions
+        self._keys_span_runs = keys_span_runs
 
     @activity.defn
     async def plan_send_time(self, input: PlanSendInput) -> datetime:
@@ -97,10 +116,26 @@ class OutboundActivities:
     @activity.defn
     async def compose_message(self, input: StepInput) -> ComposedMessage:
         """Render the step's template with the contact's current data into a pending delivery row."""
+        return await self.compose(input)
+
+    @activity.defn
+    async def deliver_message(self, input: StepInput) -> DeliveryOutcome:
+        """Check suppression, send once, record the outbound interaction."""
+        return await self.deliver(input)
+
+    async def send(self, input: StepInput) -> DeliveryOutcome:
+        """Compose, then deliver unless nothing can be sent: one message, idempotent under its key."""
+        composed = await self.compose(input)
+        if composed.skipped_reason is not None:
+            return DeliveryOutcome(delivery_id=composed.delivery_id, status="skipped")
+        return await self.deliver(input)
+
+    async def compose(self, input: StepInput) -> ComposedMessage:
+        """``compose_message``'s work, for callers that compose inside an activity of their own."""
         async with self._sessions() as session:
             existing = await _delivery(session, input.idempotency_key)
             if existing is not None:
-                return _composed(_of_this_run(existing, input))
+                return _composed(self._existing(existing, input))
             contact = await load_contact(session, input.company_id, input.contact_id)
             company = await session.get(Company, input.company_id)
             if company is None:
@@ -132,16 +167,17 @@ class OutboundActivities:
         try:
             async with transaction(self._sessions) as session:
                 session.add(delivery)
-                session.add(
-                    WorkflowAction(id=new_id("act"), run_id=input.run_id, type="generate_message", details=details)
-                )
+                if self._record_actions:
+                    session.add(
+                        WorkflowAction(id=new_id("act"), run_id=input.run_id, type="generate_message", details=details)
+                    )
         except IntegrityError:
             # Another attempt of this step (a retry racing a slow first try) inserted the key first: use its row.
             async with self._sessions() as session:
                 existing = await _delivery(session, input.idempotency_key)
             if existing is None:
                 raise
-            return _composed(_of_this_run(existing, input))
+            return _composed(self._existing(existing, input))
         log.info(
             "composed %s %s for %s (step %d of run %s)",
             delivery.channel,
@@ -152,9 +188,11 @@ class OutboundActivities:
         )
         return _composed(delivery)
 
-    @activity.defn
-    async def deliver_message(self, input: StepInput) -> DeliveryOutcome:
-        """Check suppression, send once, record the outbound interaction."""
+    def _existing(self, delivery: MessageDelivery, input: StepInput) -> MessageDelivery:
+        return delivery if self._keys_span_runs else _of_this_run(delivery, input)
+
+    async def deliver(self, input: StepInput) -> DeliveryOutcome:
+        """``deliver_message``'s work, for callers that deliver inside an activity of their own."""
         async with transaction(self._sessions) as session:
             delivery = await _delivery(session, input.idempotency_key, lock=True)
             if delivery is None:
@@ -358,7 +396,8 @@ class OutboundActivities:
             _add_to_timeline(session, delivery, contact, input, status, now)
 
     def _add_send_action(self, session: AsyncSession, delivery: MessageDelivery) -> None:
-        if delivery.workflow_run_id is None:  # the run row was deleted; the delivery row still tells the story
+        # Without a run row (deleted) or when the caller keeps its own account, the delivery row tells the story.
+        if delivery.workflow_run_id is None or not self._record_actions:
             return
         details: dict[str, Any] = {
             "delivery_id": delivery.id,

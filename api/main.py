@@ -15,6 +15,7 @@ from temporalio.client import Client
 from api.endpoints.router import router as endpoints_router
 from api.endpoints.router import token_router
 from api.errors import install_error_handlers
+from api.links import router as links_router
 from api.middleware import RateLimitMiddleware, RequestIdMiddleware
 from api.resources.router import router as resources_router
 from core.config import Settings, get_settings
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
     app.include_router(resources_router)
     app.include_router(token_router)
     app.include_router(endpoints_router)
+    app.include_router(links_router)  # /c/{link_id}: click-tracked links, public
     # Added last = runs first: every response, including 429s and CORS preflights, gets a request id.
     app.add_middleware(RateLimitMiddleware, settings=settings)
     app.add_middleware(

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.temporal import QueueKind, task_queue
@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     """Concurrent LLM calls per worker; LLM activities run on their own task queue."""
     content_generation_wait_seconds: float = 20.0
     """How long ``POST /v1/content/generate`` waits for the draft before answering 202 with the id to poll."""
+    publish_timeout_seconds: float = 30.0
+    """Per request to a publishing platform (WordPress, a webhook); no answer by then is an unknown outcome."""
+    content_publish_wait_seconds: float = 10.0
+    """How long ``POST /v1/content/{id}/publish`` waits for the outcome before answering 202 with the publication."""
+    idempotency_retention_hours: float = Field(72.0, gt=0)
+    """Stored ``Idempotency-Key`` responses are deleted after this (by the daily housekeeping schedule)."""
 
     log_level: str = "INFO"
 

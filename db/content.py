@@ -29,11 +29,15 @@ def new_content(
     *,
     created_by: str,
     schedule: ContentSchedule | None = None,
+    content_id: str | None = None,
 ) -> Content:
-    """Add a ``generating`` content item for ``brief`` (the caller flushes or commits with the rest)."""
+    """Add a ``generating`` content item for ``brief`` (the caller flushes or commits with the rest).
+
+    ``content_id`` lets a workflow choose the id up front, so a retried activity finds the row it wrote.
+    """
     now = utcnow()
     content = Content(
-        id=new_id("cont"),
+        id=content_id or new_id("cont"),
         company_id=company.id,
         type=brief.type,
         title=brief.title,

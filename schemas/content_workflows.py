@@ -87,6 +87,11 @@ class ScheduledContent(BaseModel):
     content_id: str
     run_id: str
     publish_to: Publisher | None
+    company_id: str
+    workflow_config_id: str | None = None
+    """Set when a ``content_generation`` workflow config owns the schedule."""
+    topic: str = ""
+    """This run's topic, for the Temporal UI's summary of the generation."""
 
 
 class NewsletterInput(BaseModel):
@@ -96,6 +101,8 @@ class NewsletterInput(BaseModel):
     content_id: str
     publication_id: str
     run_id: str
+    resume: NewsletterResume | None = None
+    """Set by the workflow itself when it continues as new; a caller leaves it out."""
 
 
 class NewsletterProgress(BaseModel):
@@ -108,3 +115,15 @@ class NewsletterProgress(BaseModel):
     failed: int = 0
     unknown: int = 0
     """The SMTP server took the message but did not confirm: never resent blindly."""
+
+
+class NewsletterResume(BaseModel):
+    """Where a newsletter stands between batches: enough for a continued-as-new run to pick up, and no more."""
+
+    cutoff: datetime
+    """The audience is the contacts that existed (and had not unsubscribed) at this moment."""
+    after: str | None
+    """The last contact id sent to, in audience order; ``None`` before the first batch."""
+    progress: NewsletterProgress
+    batches: int
+    """Batches sent so far, over every run."""

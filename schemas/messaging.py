@@ -84,6 +84,8 @@ class MessageContext(BaseModel):
     """Adds ``platform`` and ``review_link`` (from the company's ``review_links`` setting)."""
     referral_id: str | None = None
     """Adds ``referral_code``, ``referral_offer``, ``referrer_offer`` and ``referral_expires_on``."""
+    content_id: str | None = None
+    """Adds ``content_title`` and ``content_body`` (a newsletter: the content item's own text, as written)."""
 
 
 # ---- activity payloads

@@ -150,12 +150,16 @@ _ACTIONS_DOC = (
     "trustpilot, tripadvisor, other; never yelp, which forbids asking), `message_template`, `subject`, "
     "`reminders` [{`delay_hours`, `message_template`, `subject`}], `referral` {`delay_hours`, "
     "`message_template`, `subject`, `offer`, `referrer_offer`, `expires_in_days`, `max_uses`}, `personalize`, "
-    "`send_window`. Every template named here must be defined in `templates`. Other workflow types store the "
-    "object as given."
+    "`send_window`. Every template named here must be defined in `templates`. For `content_generation` (a "
+    "Temporal Schedule; `active: false` pauses it): `content_type`, `frequency` (daily, weekly, monthly), "
+    "`day_of_week` (weekly), `time_of_day` (HH:MM), `timezone` (default the company's), `topics` (rotated), "
+    "`parameters` (word_count, call_to_action, keywords, tone, platform, hashtags, day_of_month...), "
+    "`publish_to` and `require_approval`."
 )
 _TRIGGERS_DOC = (
     "When the automation starts. For `lead_nurturing`: `lead_source` (empty = any source) and `tags` "
-    "(the lead must carry every one). `review_referral` takes none: every completed sale is asked alike."
+    "(the lead must carry every one). `review_referral` takes none: every completed sale is asked alike; "
+    "nor does `content_generation`, which runs on its schedule."
 )
 _TEMPLATES_DOC = (
     "Message templates by name, jinja2 `{{name}}` placeholders rendered in a sandbox. Variables: "

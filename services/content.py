@@ -181,7 +181,8 @@ async def update(session: AsyncSession, actor: User, content_id: str, body: Cont
         content.updated_at = utcnow()
     if body.status == ContentStatus.approved:
         await approve(session, actor, content)
-    elif body.status is not None and body.status != content.status and body.status != ContentStatus.scheduled:
+    elif body.status is not None and body.status != content.status:
+        # status scheduled is services.publishing.schedule_from_update's: it starts the publish workflow
         raise InvalidField("status", "set approved here; publishing and scheduling go through /publish")
     await session.flush()
     return content

@@ -29,6 +29,7 @@ from schemas.workflow_configs import (
     WorkflowConfigUpdate,
     WorkflowType,
 )
+from services import content_schedules
 from services.errors import InvalidField
 from services.merge import deep_merge
 from services.paging import paginate
@@ -129,7 +130,12 @@ def _validated(
         for key, text in templates.items():
             _check_template(f"templates.{key}", text, template_engine.CUSTOMER_SAMPLE)
         return {}, _review_actions(actions, templates)
-    # Content generation defines its own rules when it is built.
+    if workflow_type == WorkflowType.content_generation:
+        for key in triggers:
+            raise InvalidField(
+                f"triggers.{key}", "content_generation configs take no triggers: they run on their schedule"
+            )
+        return {}, content_schedules.config_actions(actions)
     return triggers, actions
 
 
@@ -234,3 +240,12 @@ async def update(session: AsyncSession, actor: User, config_id: str, body: Workf
     await session.flush()
     log.info("user %s updated workflow config %s", actor.id, config.id)
     return config
+
+
+async def delete(session: AsyncSession, actor: User, config_id: str) -> None:
+    """Delete a config; runs it started keep going on their snapshot (their rows lose the config link)."""
+    require_role(actor, Role.admin, Role.manager)
+    config = await get(session, actor, config_id)
+    await session.delete(config)
+    await session.flush()
+    log.info("user %s deleted workflow config %s", actor.id, config_id)

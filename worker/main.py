@@ -16,6 +16,7 @@ from core.config import Settings
 from core.temporal import connect
 from db.session import create_engine, session_factory
 from worker.registry import wiring
+from worker.schedules import keep_housekeeping_scheduled
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         async with asyncio.TaskGroup() as group:
             for worker in workers:
                 group.create_task(worker.run())
+            # In the background: a worker that starts while Temporal is briefly away still comes up.
+            housekeeping = group.create_task(keep_housekeeping_scheduled(client, settings))
             await stop.wait()
+            housekeeping.cancel()
             log.info("worker %s shutting down: finishing running activities", identity)
             await asyncio.gather(*(worker.shutdown() for worker in workers))
     finally:

@@ -9,13 +9,21 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.content.generation import ContentActivities
+from activities.content.newsletter import NewsletterActivities
+from activities.content.publishing import PublishingActivities
+from activities.content.schedules import ScheduleActivities
+from activities.housekeeping import HousekeepingActivities
 from activities.outbound import OutboundActivities
 from activities.reviews import ReviewActivities
 from activities.system import SystemActivities
 from core.config import Settings
 from schemas.temporal import QueueKind
 from workflows.content import GenerateContentWorkflow
+from workflows.content_schedule import ScheduledGenerationWorkflow
+from workflows.housekeeping import HousekeepingWorkflow
 from workflows.lead_follow_up import LeadFollowUpWorkflow
+from workflows.newsletter import NewsletterWorkflow
+from workflows.publishing import PublishContentWorkflow
 from workflows.review_request import ReferralExpiryWorkflow, ReviewRequestWorkflow
 from workflows.system import SystemCheckWorkflow
 
@@ -33,6 +41,10 @@ def wiring(settings: Settings, sessions: async_sessionmaker[AsyncSession], ident
     outbound = OutboundActivities(sessions, settings)
     reviews = ReviewActivities(sessions)
     content = ContentActivities(sessions, settings)
+    newsletter = NewsletterActivities(sessions, settings)
+    publishing = PublishingActivities(sessions, settings)
+    schedules = ScheduleActivities(sessions)
+    housekeeping = HousekeepingActivities(sessions)
     return [
         QueueWiring(
             kind=QueueKind.MAIN,
@@ -42,6 +54,10 @@ def wiring(settings: Settings, sessions: async_sessionmaker[AsyncSession], ident
                 ReviewRequestWorkflow,
                 ReferralExpiryWorkflow,
                 GenerateContentWorkflow,
+                NewsletterWorkflow,
+                PublishContentWorkflow,
+                ScheduledGenerationWorkflow,
+                HousekeepingWorkflow,
             ],
             activities=[
                 system.record_system_check,
@@ -54,6 +70,16 @@ def wiring(settings: Settings, sessions: async_sessionmaker[AsyncSession], ident
                 reviews.record_referral_sent,
                 reviews.expire_referral,
                 content.record_generation_failed,
+                newsletter.snapshot_audience,
+                newsletter.send_batch,
+                publishing.publish,
+                publishing.cancel_publication,
+                publishing.record_publish_failed,
+                publishing.begin_newsletter,
+                publishing.record_newsletter_outcome,
+                publishing.prepare_publication,
+                schedules.start_scheduled_content,
+                housekeeping.delete_expired_idempotency_records,
             ],
         ),
         # Personalised messages are written here, at most BAS_LLM_MAX_CONCURRENT at a time per worker.

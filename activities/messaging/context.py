@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.messaging.llm import first_name
 from db.contacts import Contact
-from db.models import Company, Lead, Referral, Sale
+from db.models import Company, Content, Lead, Referral, Sale
 from schemas.messaging import MessageContext
 from schemas.reviews import review_link, review_platform_label
 
@@ -62,4 +62,12 @@ async def template_context(
             referrer_offer=referral.referrer_offer or "",
             referral_expires_on=referral.expires_at.date().isoformat() if referral.expires_at else "",
         )
+    if about.content_id is not None:
+        content = await session.get(Content, about.content_id)
+        if content is None or content.company_id != company.id:
+            return TemplateContext(missing=f"content {about.content_id} no longer exists")
+        if not (content.body or "").strip():
+            return TemplateContext(missing=f"content {about.content_id} has no text")
+        # Values, not template source: whatever braces the text holds are printed as they are.
+        variables.update(content_title=(content.title or "").strip(), content_body=content.body)
     return TemplateContext(variables)

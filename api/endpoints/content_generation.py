@@ -20,7 +20,9 @@ from schemas.content import (
     SocialMediaRequest,
 )
 from schemas.ids import EndpointsId, to_api_id
+from schemas.publishing import EndpointsPublishRequest, PublishAccepted
 from services import content as content_service
+from services import publishing as publishing_service
 
 router = APIRouter(prefix="/content-generation", tags=["content-generation"])
 
@@ -82,4 +84,39 @@ async def read_content(content_id: EndpointsId, user: CurrentUser, session: Sess
     return ContentEndpointsPublic(
         message=f"Content {to_api_id(content.id)} retrieved successfully",
         content=ContentEndpointsItem.model_validate(content),
+    )
+
+
+@router.post(
+    "/publish/{content_id}",
+    status_code=ACCEPTED,
+    responses={409: {"description": "Waiting for approval, or already published (or going out) to that platform"}},
+)
+async def publish_content(
+    content_id: EndpointsId,
+    body: EndpointsPublishRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> PublishAccepted:
+    """Publish content to a platform in the background (or at `published_at` with `schedule: true`)."""
+    started = await publishing_service.publish(
+        session,
+        temporal,
+        settings,
+        user,
+        content_id,
+        body.platform,
+        schedule=body.schedule,
+        publish_at=body.published_at,
+    )
+    assert started.run is not None
+    when = f"at {body.published_at.isoformat()}" if body.schedule and body.published_at else "in the background"
+    return PublishAccepted(
+        message=f"Publishing content {to_api_id(started.content.id)} to {body.platform.value} {when}",
+        status="scheduled" if body.schedule else "pending",
+        content_id=started.content.id,
+        publication_id=started.publication.id,
+        run_id=started.run.id,
     )

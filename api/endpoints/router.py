@@ -3,7 +3,9 @@
 from fastapi import APIRouter
 
 from api.endpoints import (
+    content_analytics,
     content_generation,
+    content_schedules,
     inbound,
     lead_nurturing,
     lead_nurturing_analytics,
@@ -22,6 +24,8 @@ for module in (
     review_referral,
     review_referral_analytics,
     content_generation,
+    content_schedules,
+    content_analytics,
     inbound,
     users,
     system,

@@ -7,8 +7,10 @@ from fastapi import APIRouter, Query
 from api.deps import CurrentUser, SessionDep
 from api.pagination import PeriodQuery
 from schemas.analytics import LeadAnalytics
+from schemas.content import ContentTypeIn
+from schemas.content_analytics import TOP_PERFORMING, ContentAnalytics
 from schemas.leads import LeadSource
-from services import analytics
+from services import analytics, content_analytics
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -35,3 +37,30 @@ async def read_lead_analytics(
 ) -> LeadAnalytics:
     """Lead volume, sources, statuses, response and conversion figures for a period."""
     return await analytics.lead_analytics(session, user, period.start, period.end, source)
+
+
+_CONTENT_DESCRIPTION = (
+    "Figures for the period from `start_date` to `end_date` (both included, UTC; default the last 30 days), "
+    "optionally of one `type`.\n\n"
+    "- `total_content` and each type's `count`: content items created in the period, whatever their status.\n"
+    "- views, clicks, shares, conversions: the metrics recorded for days in the period, on any of your content "
+    "(whenever it was created), as reported through `POST /v1/content/{content_id}/metrics`.\n"
+    "- `engagement_rate`: (clicks + shares + comments) / views; `conversion_rate`: conversions / views; both "
+    "rounded to 4 places and 0 without views. The summary's `average_engagement_rate` and "
+    "`average_conversion_rate` divide the period's totals, so each item weighs by its views.\n"
+    "- `by_type`: the types with content created or metrics recorded in the period, in the order blog, social, "
+    "email, product.\n"
+    f"- `top_performing`: up to {TOP_PERFORMING} items with metrics recorded in the period, by views in the "
+    "period, then clicks; the figures are the period's."
+)
+
+
+@router.get("/content", description=_CONTENT_DESCRIPTION)
+async def read_content_analytics(
+    user: CurrentUser,
+    session: SessionDep,
+    period: PeriodQuery,
+    type: Annotated[ContentTypeIn | None, Query(description="only content of this type")] = None,
+) -> ContentAnalytics:
+    """Content volume, engagement and conversion figures for a period."""
+    return await content_analytics.content_analytics(session, user, period.start, period.end, type)

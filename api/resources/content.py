@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep
+from api.deps import CurrentUser, OptionalTemporal, SessionDep, SettingsDep, TemporalDep
 from api.pagination import ResourcesPage, data_page
+from db.models import Content, Publication
 from schemas.common import DataPage
 from schemas.content import (
     ContentAccepted,
@@ -21,7 +22,16 @@ from schemas.content import (
     ContentTypeIn,
     ContentUpdate,
 )
+from schemas.publishing import (
+    CancelRequest,
+    ContentPublished,
+    PublicationPublic,
+    PublishCancelled,
+    PublishRequest,
+    ResolveRequest,
+)
 from services import content as content_service
+from services import publishing as publishing_service
 from services.errors import InvalidField
 
 router = APIRouter(prefix="/content", tags=["content"])
@@ -75,9 +85,21 @@ async def read_content(content_id: str, user: CurrentUser, session: SessionDep) 
 
 
 @router.patch("/{content_id}", responses={409: {"description": "Not editable in its current status"}})
-async def update_content(content_id: str, body: ContentUpdate, user: CurrentUser, session: SessionDep) -> ContentPublic:
-    """Edit a draft's title, body or tags, or approve it (`status: approved`; managers and admins)."""
-    return ContentPublic.model_validate(await content_service.update(session, user, content_id, body))
+async def update_content(
+    content_id: str,
+    body: ContentUpdate,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    temporal: OptionalTemporal,
+) -> ContentPublic:
+    """Edit a draft's title, body or tags, approve it (`status: approved`), or schedule its publish
+    (`status: scheduled` with a future `published_at` and a `platform`)."""
+    if body.status == ContentStatus.scheduled:
+        content = await publishing_service.schedule_from_update(session, temporal, settings, user, content_id, body)
+    else:
+        content = await content_service.update(session, user, content_id, body)
+    return ContentPublic.model_validate(content)
 
 
 @router.post("/{content_id}/approve", responses={409: {"description": "Not a written draft"}})
@@ -86,3 +108,87 @@ async def approve_content(content_id: str, user: CurrentUser, session: SessionDe
     content = await content_service.get(session, user, content_id)
     await content_service.approve(session, user, content)
     return ContentPublic.model_validate(content)
+
+
+def _published(content: Content, publication: Publication) -> ContentPublished:
+    return ContentPublished(
+        **ContentSummary.model_validate(content).model_dump(),
+        publication=PublicationPublic.model_validate(publication),
+    )
+
+
+@router.post(
+    "/{content_id}/publish",
+    response_model=ContentPublished,
+    responses={
+        202: {"model": ContentPublished, "description": "Scheduled, or still going out: poll the content"},
+        409: {"description": "Waiting for approval, or already published (or going out) to that platform"},
+    },
+)
+async def publish_content(
+    content_id: str,
+    body: PublishRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> JSONResponse:
+    """Publish now (the outcome if known within a short wait, else 202), or at `published_at` with `schedule: true`."""
+    started = await publishing_service.publish(
+        session,
+        temporal,
+        settings,
+        user,
+        content_id,
+        body.platform,
+        schedule=body.schedule,
+        publish_at=body.published_at,
+    )
+    started = await publishing_service.publish_and_wait(session, temporal, settings, started)
+    answer = _published(started.content, started.publication).model_dump(mode="json")
+    return JSONResponse(answer, status_code=200 if started.finished else 202)
+
+
+@router.post("/{content_id}/publish/cancel", responses={409: {"description": "Nothing scheduled to cancel"}})
+async def cancel_publish(
+    content_id: str,
+    user: CurrentUser,
+    session: SessionDep,
+    temporal: OptionalTemporal,
+    body: CancelRequest | None = None,
+) -> PublishCancelled:
+    """Cancel the item's scheduled publish (every platform's, or `platform`'s): nothing is published."""
+    content, cancelled = await publishing_service.cancel(
+        session, temporal, user, content_id, body.platform if body else None
+    )
+    return PublishCancelled(
+        content=ContentSummary.model_validate(content),
+        cancelled=[PublicationPublic.model_validate(publication) for publication in cancelled],
+    )
+
+
+@router.get("/{content_id}/publications")
+async def list_publications(
+    content_id: str, user: CurrentUser, session: SessionDep, page: ResourcesPage
+) -> DataPage[PublicationPublic]:
+    """Every publish of the item: platform, status (an `unknown` one waits for a person), address, attempts."""
+    found = await publishing_service.publications(session, user, content_id, page)
+    return data_page(found, PublicationPublic.model_validate)
+
+
+@router.post(
+    "/{content_id}/publications/{publication_id}/resolve",
+    responses={409: {"description": "The publication's outcome is not unknown"}},
+)
+async def resolve_publication(
+    content_id: str,
+    publication_id: str,
+    body: ResolveRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    temporal: OptionalTemporal,
+    settings: SettingsDep,
+) -> ContentPublished:
+    """Settle an unknown outcome: `confirm` it is out (with its `url`), or `retry` it (WordPress is asked first)."""
+    started = await publishing_service.resolve(session, temporal, settings, user, content_id, publication_id, body)
+    return _published(started.content, started.publication)

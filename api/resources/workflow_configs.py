@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import CurrentUser, OptionalTemporal, SessionDep, SettingsDep
 from api.pagination import ResourcesPage, data_page
 from schemas.common import DataPage
 from schemas.workflow_configs import (
@@ -16,7 +16,7 @@ from schemas.workflow_configs import (
     WorkflowConfigUpdate,
     WorkflowType,
 )
-from services import workflow_configs
+from services import content_schedules, workflow_configs
 
 router = APIRouter(prefix="/workflow-configs", tags=["workflow-configs"])
 
@@ -30,9 +30,17 @@ _UPDATE_DESCRIPTION = (
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_config(body: WorkflowConfigCreate, user: CurrentUser, session: SessionDep) -> WorkflowConfigPublic:
+async def create_config(
+    body: WorkflowConfigCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    temporal: OptionalTemporal,
+    settings: SettingsDep,
+) -> WorkflowConfigPublic:
     """Create a workflow config (admins and managers); templates are checked in the sandbox before saving."""
-    return WorkflowConfigPublic.model_validate(await workflow_configs.create(session, user, body))
+    config = await workflow_configs.create(session, user, body)
+    await content_schedules.follow_config(session, temporal, settings, config)  # content_generation: its schedule
+    return WorkflowConfigPublic.model_validate(config)
 
 
 @router.get("")
@@ -57,7 +65,21 @@ async def read_config(workflow_id: str, user: CurrentUser, session: SessionDep) 
 
 @router.patch("/{workflow_id}", description=_UPDATE_DESCRIPTION)
 async def update_config(
-    workflow_id: str, body: WorkflowConfigUpdate, user: CurrentUser, session: SessionDep
+    workflow_id: str,
+    body: WorkflowConfigUpdate,
+    user: CurrentUser,
+    session: SessionDep,
+    temporal: OptionalTemporal,
+    settings: SettingsDep,
 ) -> WorkflowConfigPublic:
     """Change a workflow config; runs in flight keep the version they started with."""
-    return WorkflowConfigPublic.model_validate(await workflow_configs.update(session, user, workflow_id, body))
+    config = await workflow_configs.update(session, user, workflow_id, body)
+    await content_schedules.follow_config(session, temporal, settings, config)  # content_generation: its schedule
+    return WorkflowConfigPublic.model_validate(config)
+
+
+@router.delete("/{workflow_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+async def delete_config(workflow_id: str, user: CurrentUser, session: SessionDep, temporal: OptionalTemporal) -> None:
+    """Delete a workflow config (admins and managers); a content_generation config's schedule goes with it."""
+    await content_schedules.forget_config(session, temporal, user, workflow_id)
+    await workflow_configs.delete(session, user, workflow_id)

@@ -363,30 +363,37 @@ async def test_fractional_delays_and_every_documented_action(client: httpx2.Asyn
 
 
 async def test_content_configs_store_their_objects(client: httpx2.AsyncClient, owner: Account) -> None:
+    # A content_generation config is a schedule (tests/api/test_content_schedules.py covers its Temporal side).
+    actions = {
+        "content_type": "blog_post",
+        "frequency": "weekly",
+        "day_of_week": "Monday",
+        "time_of_day": "09:00",
+        "topics": ["automation", "growth"],
+        "publish_to": "wordpress",
+    }
     body = {
         "name": "Weekly Blog Post",
         "workflow_type": "content_generation",
-        "triggers": {"schedule": "weekly"},
-        "actions": {"delay_days": 2, "platforms": ["wordpress"]},
+        "actions": actions,
         "templates": {"blog": "A post about {{topic}}"},
     }
     config = await create_config(client, owner, body)
-    assert config["workflow_type"] == "content_generation" and config["active"] is True
-    assert (config["triggers"], config["actions"], config["templates"]) == (
-        body["triggers"],
-        body["actions"],
-        body["templates"],
-    )
-    patched = await client.patch(
-        f"/v1/workflow-configs/{config['id']}", headers=owner.headers, json={"actions": {"delay_days": 3}}
-    )
-    assert patched.json()["actions"] == {"delay_days": 3, "platforms": ["wordpress"]}
-    bad_type = await client.post("/v1/workflow-configs", headers=owner.headers, json={**body, "workflow_type": "x"})
-    assert bad_type.status_code == 422 and list(bad_type.json()["details"]) == ["workflow_type"]
-    unknown = await client.patch(
-        f"/v1/workflow-configs/{config['id']}", headers=owner.headers, json={"workflow_type": "lead_nurturing"}
-    )
-    assert unknown.status_code == 422 and list(unknown.json()["details"]) == ["workflow_type"]
+    url = f"/v1/workflow-configs/{config['id']}"
+    try:
+        assert config["workflow_type"] == "content_generation" and config["active"] is True
+        stored_actions = {**actions, "content_type": "blog"}  # the canonical word is stored
+        assert (config["triggers"], config["actions"], config["templates"]) == ({}, stored_actions, body["templates"])
+        patched = await client.patch(url, headers=owner.headers, json={"actions": {"time_of_day": "10:30"}})
+        assert patched.json()["actions"] == {**stored_actions, "time_of_day": "10:30"}
+        bad_type = await client.post("/v1/workflow-configs", headers=owner.headers, json={**body, "workflow_type": "x"})
+        assert bad_type.status_code == 422 and list(bad_type.json()["details"]) == ["workflow_type"]
+        unknown = await client.patch(url, headers=owner.headers, json={"workflow_type": "lead_nurturing"})
+        assert unknown.status_code == 422 and list(unknown.json()["details"]) == ["workflow_type"]
+    finally:
+        # Deleting the config deletes its Temporal Schedule: the dev server is shared by the session.
+        assert (await client.delete(url, headers=owner.headers)).status_code == 204
+    assert (await client.get(url, headers=owner.headers)).status_code == 404
 
 
 async def test_list_filters_and_pages(client: httpx2.AsyncClient, owner: Account) -> None:
