@@ -5,7 +5,7 @@ They live here (not in ``core``) because workflow code may import ``schemas`` an
 
 from enum import StrEnum
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 
 class QueueKind(StrEnum):
@@ -34,3 +34,11 @@ ENTITY_ID = SearchAttributeKey.for_keyword("EntityId")
 WORKFLOW_CONFIG_ID = SearchAttributeKey.for_keyword("WorkflowConfigId")
 
 SEARCH_ATTRIBUTES = (COMPANY_ID, ENTITY_ID, WORKFLOW_CONFIG_ID)
+
+
+def run_attributes(company_id: str, entity_id: str, config_id: str | None = None) -> TypedSearchAttributes:
+    """What the Temporal UI filters one tenant's runs by: its company, the record, and the config if any."""
+    pairs = [SearchAttributePair(COMPANY_ID, company_id), SearchAttributePair(ENTITY_ID, entity_id)]
+    if config_id is not None:
+        pairs.append(SearchAttributePair(WORKFLOW_CONFIG_ID, config_id))
+    return TypedSearchAttributes(pairs)

@@ -41,7 +41,7 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.config import Settings
@@ -62,7 +62,7 @@ from schemas.content_schedules import (
 from schemas.content_workflows import ScheduledGenerationInput
 from schemas.enums import Role
 from schemas.ids import to_api_id
-from schemas.temporal import COMPANY_ID, ENTITY_ID, WORKFLOW_CONFIG_ID, QueueKind
+from schemas.temporal import QueueKind, run_attributes
 from schemas.workflow_configs import WorkflowType
 from services.errors import Conflict, InvalidField, NotFound, ServiceUnavailable
 from services.tenancy import owned
@@ -121,10 +121,7 @@ def _when(schedule: ContentSchedule) -> str:
 
 
 def _search_attributes(schedule: ContentSchedule) -> TypedSearchAttributes:
-    pairs = [SearchAttributePair(COMPANY_ID, schedule.company_id), SearchAttributePair(ENTITY_ID, schedule.id)]
-    if schedule.workflow_config_id is not None:
-        pairs.append(SearchAttributePair(WORKFLOW_CONFIG_ID, schedule.workflow_config_id))
-    return TypedSearchAttributes(pairs)
+    return run_attributes(schedule.company_id, schedule.id, schedule.workflow_config_id)
 
 
 def temporal_schedule(schedule: ContentSchedule, settings: Settings, *, start_at: datetime | None = None) -> Schedule:

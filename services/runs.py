@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -19,7 +19,7 @@ from core.config import Settings
 from core.ids import new_id
 from db.base import utcnow
 from db.models import WorkflowRun
-from schemas.temporal import COMPANY_ID, ENTITY_ID, WORKFLOW_CONFIG_ID, QueueKind
+from schemas.temporal import QueueKind, run_attributes
 from services.errors import Conflict
 
 log = logging.getLogger(__name__)
@@ -80,9 +80,6 @@ async def start_recorded(
     session.add(run)
     workflow_input = build_input(run.id)
     await session.commit()
-    attributes = [SearchAttributePair(COMPANY_ID, start.company_id), SearchAttributePair(ENTITY_ID, start.entity_id)]
-    if start.config_id is not None:
-        attributes.append(SearchAttributePair(WORKFLOW_CONFIG_ID, start.config_id))
     try:
         handle = await client.start_workflow(
             workflow,
@@ -90,7 +87,7 @@ async def start_recorded(
             id=start.workflow_id,
             task_queue=settings.task_queue(QueueKind.MAIN),
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            search_attributes=TypedSearchAttributes(attributes),
+            search_attributes=run_attributes(start.company_id, start.entity_id, start.config_id),
             static_summary=start.summary,
             memo={"run_id": run.id, "trigger_type": start.trigger_type},
         )

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.messaging import FinishRunInput
     from schemas.publishing import SETTLED, AutoPublishInput, PublicationStatus, publish_workflow_id
-    from schemas.temporal import COMPANY_ID, ENTITY_ID, QueueKind, sibling_queue
+    from schemas.temporal import QueueKind, run_attributes, sibling_queue
     from workflows.messaging import DB_RETRY, DB_TIMEOUT, finish_run
     from workflows.publishing import PublishContentWorkflow
 
@@ -112,12 +112,7 @@ class GenerateContentWorkflow:
                     platform=input.publish_to,
                 ),
                 id=publish_workflow_id(prepared.publication_id),
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(COMPANY_ID, input.company_id),
-                        SearchAttributePair(ENTITY_ID, input.content_id),
-                    ]
-                ),
+                search_attributes=run_attributes(input.company_id, input.content_id),
                 static_summary=f"Publish {input.content_id} to {PUBLISHER_LABELS[input.publish_to]} once written",
             )
             status = outcome.status

@@ -8,13 +8,12 @@ The schedule skips a time while the previous run is still going (overlap policy 
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 with workflow.unsafe.imports_passed_through():
     from activities.content.schedules import ScheduleActivities
     from schemas.content_schedules import ScheduledRun
     from schemas.content_workflows import GenerateContentInput, GenerationResult, ScheduledGenerationInput
-    from schemas.temporal import COMPANY_ID, ENTITY_ID, WORKFLOW_CONFIG_ID
+    from schemas.temporal import run_attributes
     from workflows.content import GenerateContentWorkflow, generate_workflow_id
     from workflows.messaging import DB_RETRY, DB_TIMEOUT
 
@@ -49,9 +48,6 @@ class ScheduledGenerationWorkflow:
         if taken is None:
             workflow.logger.warning("content schedule %s is gone; nothing to write", input.schedule_id)
             return None
-        attributes = [SearchAttributePair(COMPANY_ID, taken.company_id), SearchAttributePair(ENTITY_ID, content_id)]
-        if taken.workflow_config_id is not None:
-            attributes.append(SearchAttributePair(WORKFLOW_CONFIG_ID, taken.workflow_config_id))
         return await workflow.execute_child_workflow(
             GenerateContentWorkflow.run,
             GenerateContentInput(
@@ -61,7 +57,7 @@ class ScheduledGenerationWorkflow:
                 publish_to=taken.publish_to,
             ),
             id=generate_workflow_id(taken.content_id),
-            search_attributes=TypedSearchAttributes(attributes),
+            search_attributes=run_attributes(taken.company_id, content_id, taken.workflow_config_id),
             static_summary=f"Scheduled writing about {taken.topic[:80]!r}",
             memo={"run_id": taken.run_id, "trigger_type": "schedule"},
         )

@@ -12,7 +12,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.content_workflows import NewsletterInput, PublishContentInput, Publisher, PublishOutcome, PublishStep
     from schemas.messaging import FinishRunInput
     from schemas.publishing import NewsletterOutcome, PublicationStatus, PublishFailed
-    from schemas.temporal import COMPANY_ID, ENTITY_ID
+    from schemas.temporal import run_attributes
     from workflows.messaging import DB_RETRY, DB_TIMEOUT, finish_run
     from workflows.newsletter import NewsletterWorkflow, newsletter_workflow_id
 
@@ -115,12 +115,7 @@ class PublishContentWorkflow:
                     run_id=input.run_id,
                 ),
                 id=newsletter_workflow_id(input.publication_id),
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(COMPANY_ID, input.company_id),
-                        SearchAttributePair(ENTITY_ID, input.content_id),
-                    ]
-                ),
+                search_attributes=run_attributes(input.company_id, input.content_id),
                 static_summary=f"Newsletter of {input.content_id} (publication {input.publication_id})",
             )
             outcome = NewsletterOutcome(publication_id=input.publication_id, progress=progress)
