@@ -287,7 +287,7 @@ class OutboundActivities:
         if not address:
             missing = "email address" if spec.channel == Channel.email else "phone number"
             return _Draft(recipient="", subject=None, body="", skipped_reason=f"the {who} has no {missing}")
-        context = await template_context(session, contact, company, input.context)
+        context = await template_context(session, contact, company, input.context, self._settings.public_base_url)
         if context.missing is not None:
             return _Draft(recipient=address, subject=None, body="", skipped_reason=context.missing)
         try:

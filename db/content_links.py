@@ -47,13 +47,17 @@ def addresses(text: str, public_base_url: str) -> list[str]:
     return list(found)
 
 
-async def tracked_text(session: AsyncSession, content: Content, public_base_url: str) -> str:
-    """The content's text with every address replaced by its tracked link (created once per content and address)."""
+async def tracked_text(session: AsyncSession, content: Content, public_base_url: str, *, create: bool = True) -> str:
+    """The content's text with every address replaced by its tracked link (created once per content and address).
+
+    ``create=False`` only reads the links made earlier (a newsletter makes them once, before its first send, so
+    writing each recipient's copy takes no write lock); an address without one stays as it is.
+    """
     text = content.body or ""
     urls = addresses(text, public_base_url)
     if not urls:
         return text
-    ids = await link_ids(session, content, urls)
+    ids = await link_ids(session, content, urls) if create else await _existing(session, content, urls)
     prefix = tracking_prefix(public_base_url)
 
     def replace(match: re.Match[str]) -> str:
@@ -80,6 +84,10 @@ async def link_ids(session: AsyncSession, content: Content, urls: list[str]) -> 
         for url in urls
     ]
     await session.execute(insert(ContentLink).values(rows).on_conflict_do_nothing(index_elements=["content_id", "url"]))
+    return await _existing(session, content, urls)
+
+
+async def _existing(session: AsyncSession, content: Content, urls: list[str]) -> dict[str, str]:
     found = await session.execute(
         select(ContentLink.url, ContentLink.id).where(ContentLink.content_id == content.id, ContentLink.url.in_(urls))
     )

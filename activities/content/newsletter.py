@@ -28,6 +28,7 @@ from temporalio.exceptions import ApplicationError
 from activities.outbound import OutboundActivities
 from core.config import Settings
 from db.base import utcnow
+from db.content_links import tracked_text
 from db.models import Content, Customer, Lead, MessageDelivery, Publication
 from db.session import transaction
 from schemas.content_workflows import NewsletterInput, NewsletterProgress
@@ -87,6 +88,7 @@ def audience(company_id: str, cutoff: datetime) -> Select[str]:
 class NewsletterActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self._sessions = sessions
+        self._settings = settings
         # Every recipient's story is its delivery row; two actions per recipient would swamp the run's page. A
         # publication retried by a person runs again under a new run id: its keys still find what was sent.
         self._outbound = OutboundActivities(sessions, settings, record_actions=False, keys_span_runs=True)
@@ -94,8 +96,10 @@ class NewsletterActivities:
     @activity.defn
     async def snapshot_audience(self, input: NewsletterInput) -> NewsletterAudience:
         """Fix the audience at this moment and count it; the newsletter's progress starts from that total."""
-        async with self._sessions() as session:
-            await _check_sendable(session, input)
+        async with transaction(self._sessions) as session:
+            content = await _sendable(session, input)
+            # Every recipient's copy links through /c/{id}: the links are made once, here, before any send.
+            await tracked_text(session, content, self._settings.public_base_url)
             cutoff = utcnow()
             recipients = audience(input.company_id, cutoff).subquery()
             total = await session.scalar(select(func.count()).select_from(recipients))
@@ -167,7 +171,8 @@ class NewsletterActivities:
                 content.meta = {**(content.meta or {}), "newsletter": {"publication_id": publication_id, **figures}}
 
 
-async def _check_sendable(session: AsyncSession, input: NewsletterInput) -> None:
+async def _sendable(session: AsyncSession, input: NewsletterInput) -> Content:
+    """The newsletter's content, once it is known to exist, belong to the publication and have text."""
     content = await session.get(Content, input.content_id)
     if content is None or content.company_id != input.company_id:
         raise ApplicationError(f"content {input.content_id} no longer exists", type=NOTHING_TO_SEND, non_retryable=True)
@@ -180,6 +185,7 @@ async def _check_sendable(session: AsyncSession, input: NewsletterInput) -> None
         )
     if not (content.body or "").strip():
         raise ApplicationError(f"content {content.id} has no text to send", type=NOTHING_TO_SEND, non_retryable=True)
+    return content
 
 
 def _page(batch: NewsletterBatch) -> Select[str]:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.messaging.llm import first_name
 from db.contacts import Contact
+from db.content_links import tracked_text
 from db.models import Company, Content, Lead, Referral, Sale
 from schemas.messaging import MessageContext
 from schemas.reviews import review_link, review_platform_label
@@ -39,7 +40,7 @@ def contact_variables(contact: Contact, company: Company) -> dict[str, Any]:
 
 
 async def template_context(
-    session: AsyncSession, contact: Contact, company: Company, about: MessageContext
+    session: AsyncSession, contact: Contact, company: Company, about: MessageContext, public_base_url: str
 ) -> TemplateContext:
     variables = contact_variables(contact, company)
     if about.sale_id is not None:
@@ -68,6 +69,8 @@ async def template_context(
             return TemplateContext(missing=f"content {about.content_id} no longer exists")
         if not (content.body or "").strip():
             return TemplateContext(missing=f"content {about.content_id} has no text")
-        # Values, not template source: whatever braces the text holds are printed as they are.
-        variables.update(content_title=(content.title or "").strip(), content_body=content.body)
+        # Values, not template source: whatever braces the text holds are printed as they are. Its links are the
+        # click-tracked ones the newsletter made before its first send.
+        body = await tracked_text(session, content, public_base_url, create=False)
+        variables.update(content_title=(content.title or "").strip(), content_body=body)
     return TemplateContext(variables)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from core.config import Settings
 from core.ids import new_id
 from core.security import verify_unsubscribe
 from db.base import utcnow
-from db.models import Customer, Interaction, Lead, MessageDelivery, WorkflowAction, WorkflowRun
+from db.models import ContentLink, Customer, Interaction, Lead, MessageDelivery, WorkflowAction, WorkflowRun
 from db.session import transaction
 from schemas.content_workflows import NewsletterProgress
 from schemas.messaging import MessageContext, StepInput
@@ -129,7 +130,14 @@ async def test_each_subscribed_address_gets_one_email_with_one_click_unsubscribe
     )
     assert lead["Subject"] == TITLE
     text = text_of(lead).replace("\r\n", "\n")
-    assert BODY in text  # as written: the braces were not run as a template
+    # As written (the braces were not run as a template), but its link goes through a click-tracked one.
+    written, link = BODY.split("Read more: ")
+    tracked = re.search(r"Read more: https://bas\.example\.com/c/(link_[a-z0-9]+)\n", text)
+    assert written in text and tracked is not None and link not in text
+    async with db() as session:
+        stored = await session.get(ContentLink, tracked.group(1))
+    assert stored is not None and (stored.content_id, stored.url) == (seeded.content_id, link)
+    assert tracked.group(0) in text_of(smtp.sent_to(SHARED.lower())[0]).replace("\r\n", "\n")  # one link for all
     assert POSTAL_ADDRESS in text and "Unsubscribe: https://bas.example.com/api/lead-nurturing/unsubscribe/" in text
 
     # The counts, from the delivery rows: on the last batch, the publication and the content.
