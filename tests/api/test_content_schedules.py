@@ -93,6 +93,23 @@ async def describe(temporal: Client, api_id: str) -> ScheduleDescription:
     return await temporal.get_schedule_handle(content_schedule_id(str(from_api_id(api_id)))).describe()
 
 
+async def settled(temporal: Client, api_id: str, shows: Callable[[ScheduleDescription], bool]) -> ScheduleDescription:
+    """The schedule once Temporal shows a change: it applies pauses and updates asynchronously, so a describe
+    right after one may still answer the old state (10 s at most)."""
+    async with asyncio.timeout(10):
+        while not shows(description := await describe(temporal, api_id)):
+            await asyncio.sleep(0.05)
+    return description
+
+
+def is_paused(description: ScheduleDescription) -> bool:
+    return description.schedule.state.paused
+
+
+def is_running(description: ScheduleDescription) -> bool:
+    return not description.schedule.state.paused
+
+
 async def listed(client: httpx2.AsyncClient, account: Account) -> list[dict[str, Any]]:
     response = await client.get(SCHEDULES, headers=account.headers)
     assert response.status_code == 200, response.text
@@ -221,9 +238,9 @@ async def test_an_edit_updates_the_schedule_in_place(
         "message": "Content generation schedule updated successfully",
         "schedule_id": schedule_id,
     }
-    description = await describe(temporal_client, schedule_id)
+    friday = (14, 30, (ScheduleRange(5),), EVERY_MONTHDAY)
+    description = await settled(temporal_client, schedule_id, lambda d: calendar_of(d) == friday)
     assert description.info.created_at == created_at  # the same Temporal Schedule, changed
-    assert calendar_of(description) == (14, 30, (ScheduleRange(5),), EVERY_MONTHDAY)
     [item] = await listed(client, owner)
     assert (item["id"], item["time_of_day"], item["day_of_week"]) == (schedule_id, "14:30", "Friday")
     assert all((t.strftime("%A"), t.hour, t.minute) == ("Friday", 14, 30) for t in moments(item))
@@ -237,9 +254,10 @@ async def test_an_edit_updates_the_schedule_in_place(
     assert daily.json()["message"] == f"Content generation schedule {schedule_id} updated successfully"
     assert (updated["frequency"], updated["day_of_week"], updated["time_of_day"]) == ("daily", None, "07:15")
     assert updated["topics"] == SPEC_BODY["topics"] and updated["parameters"] == SPEC_BODY["parameters"]
-    description = await describe(temporal_client, schedule_id)
+    every_day = (7, 15, EVERY_WEEKDAY, EVERY_MONTHDAY)
+    description = await settled(temporal_client, schedule_id, lambda d: calendar_of(d) == every_day)
     assert description.info.created_at == created_at
-    assert calendar_of(description) == (7, 15, EVERY_WEEKDAY, EVERY_MONTHDAY)
+    [updated] = await listed(client, owner)  # the run times Temporal reports now the change is applied
     assert [b - a for a, b in zip(moments(updated), moments(updated)[1:], strict=False)] == [timedelta(days=1)] * 9
 
     monthly = await client.put(
@@ -248,8 +266,10 @@ async def test_an_edit_updates_the_schedule_in_place(
         json={"frequency": "monthly", "parameters": {"day_of_month": 15, "word_count": 900}},
     )
     assert monthly.status_code == 200, monthly.text
-    assert calendar_of(await describe(temporal_client, schedule_id)) == (7, 15, EVERY_WEEKDAY, (ScheduleRange(15),))
-    assert {t.day for t in moments(monthly.json()["schedule"])} == {15}
+    on_the_15th = (7, 15, EVERY_WEEKDAY, (ScheduleRange(15),))
+    await settled(temporal_client, schedule_id, lambda d: calendar_of(d) == on_the_15th)
+    [item] = await listed(client, owner)
+    assert {t.day for t in moments(item)} == {15}
 
 
 async def test_active_false_pauses_and_true_resumes(
@@ -260,20 +280,20 @@ async def test_active_false_pauses_and_true_resumes(
     assert paused.status_code == 200, paused.text
     assert paused.json()["schedule"]["active"] is False
     assert paused.json()["schedule"]["next_run_times"] == []  # paused: none of Temporal's times will happen
-    state = (await describe(temporal_client, schedule_id)).schedule.state
-    assert state.paused is True and state.note == "paused: active is false"
+    state = (await settled(temporal_client, schedule_id, is_paused)).schedule.state
+    assert state.note == "paused: active is false"
 
     resumed = await client.post(
         "/api/content-generation/schedule", headers=owner.headers, json={**SPEC_BODY, "id": schedule_id}
     )
     assert resumed.status_code == 200, resumed.text
-    assert (await describe(temporal_client, schedule_id)).schedule.state.paused is False
+    await settled(temporal_client, schedule_id, is_running)
     [item] = await listed(client, owner)
     assert item["active"] is True and len(item["next_run_times"]) == 10
 
     # Created inactive: paused in Temporal from the start.
     inactive = await create(client, owner, {**SPEC_BODY, "active": False})
-    assert (await describe(temporal_client, inactive)).schedule.state.paused is True
+    await settled(temporal_client, inactive, is_paused)
 
 
 async def test_delete_removes_the_schedule(
@@ -431,7 +451,7 @@ async def test_a_paused_schedule_takes_no_action_when_its_time_comes(
     body = {**SPEC_BODY, "frequency": "daily", "day_of_week": None, "timezone": "UTC", "time_of_day": f"{due:%H:%M}"}
     paused = await create(client, owner, {**body, "active": False})
     running = await create(client, owner, body)  # the same time, active: proves the time did come
-    assert (await describe(temporal_client, paused)).schedule.state.paused is True
+    await settled(temporal_client, paused, is_paused)
     await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
     [written] = await finished_contents(temporal_client, db, running, 1)
     assert written.parameters["topic"] == SPEC_BODY["topics"][0]
@@ -519,15 +539,15 @@ async def test_content_configs_run_on_their_own_schedule(
     edited = await client.patch(url, headers=owner.headers, json={"actions": {"time_of_day": "10:00"}})
     assert edited.status_code == 200, edited.text
     assert edited.json()["actions"]["time_of_day"] == "10:00"
-    edited_description = await handle.describe()
-    assert edited_description.info.created_at == description.info.created_at
-    assert calendar_of(edited_description)[:2] == (10, 0)
+    edited_description = await settled(temporal_client, item["id"], lambda d: calendar_of(d)[:2] == (10, 0))
+    assert edited_description.info.created_at == description.info.created_at  # updated in place
 
     off = await client.patch(url, headers=owner.headers, json={"active": False})
     assert off.status_code == 200 and off.json()["active"] is False
-    assert (await handle.describe()).schedule.state.paused is True
+    await settled(temporal_client, item["id"], is_paused)
     on = await client.patch(url, headers=owner.headers, json={"active": True})
-    assert on.status_code == 200 and (await handle.describe()).schedule.state.paused is False
+    assert on.status_code == 200
+    await settled(temporal_client, item["id"], is_running)
 
     # The config owns it: /api may read it, not change it.
     api_url = f"{SCHEDULES}/{item['id']}"

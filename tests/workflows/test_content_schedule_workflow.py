@@ -313,16 +313,26 @@ async def test_the_housekeeping_schedule_is_ensured_idempotently(temporal_dev: W
         created_at = (await handle.describe()).info.created_at
         assert await ensure_housekeeping_schedule(client, settings) == Ensured.unchanged
         await handle.pause(note="an operator's pause")
+        # Temporal applies a pause or an update asynchronously: wait until describe shows each one.
+        async with asyncio.timeout(10):
+            while not (await handle.describe()).schedule.state.paused:
+                await asyncio.sleep(0.05)
         shorter = settings_for(settings.task_queue_prefix, idempotency_retention_hours=24)
         assert await ensure_housekeeping_schedule(client, shorter) == Ensured.updated
+
+        async def retention_given() -> HousekeepingInput:
+            action = (await handle.describe()).schedule.action
+            assert isinstance(action, ScheduleActionStartWorkflow)
+            assert action.task_queue == settings.task_queue(QueueKind.MAIN)
+            [given] = await client.data_converter.decode(list(action.args), [HousekeepingInput])
+            return given  # type: ignore[no-any-return]
+
+        async with asyncio.timeout(10):
+            while await retention_given() != HousekeepingInput(idempotency_retention_hours=24):
+                await asyncio.sleep(0.05)
         description = await handle.describe()
         assert description.info.created_at == created_at  # updated in place, not re-created
         assert description.schedule.state.paused is True  # the operator's pause is kept
-        action = description.schedule.action
-        assert isinstance(action, ScheduleActionStartWorkflow)
-        [given] = await client.data_converter.decode(list(action.args), [HousekeepingInput])
-        assert given == HousekeepingInput(idempotency_retention_hours=24)
-        assert action.task_queue == settings.task_queue(QueueKind.MAIN)
         assert await ensure_housekeeping_schedule(client, shorter) == Ensured.unchanged
     finally:
         await handle.delete()
