@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.messaging import FinishRunInput
     from schemas.publishing import SETTLED, AutoPublishInput, PublicationStatus, publish_workflow_id
     from schemas.temporal import QueueKind, run_attributes, sibling_queue
-    from workflows.messaging import DB_RETRY, DB_TIMEOUT, finish_run
+    from workflows.messaging import DB_RETRY, DB_TIMEOUT, failure_reason, finish_run
     from workflows.publishing import PublishContentWorkflow
 
 WRITE_TIMEOUT = timedelta(minutes=5)
@@ -41,11 +41,6 @@ def generate_workflow_id(content_id: str) -> str:
     return f"content-generate/{content_id}"
 
 
-def _reason(error: ActivityError) -> str:
-    cause = error.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(cause or error)
-
-
 @workflow.defn
 class GenerateContentWorkflow:
     @workflow.run
@@ -60,7 +55,7 @@ class GenerateContentWorkflow:
                 retry_policy=WRITE_RETRY,
             )
         except ActivityError as error:
-            reason = _reason(error)
+            reason = failure_reason(error)
             await workflow.execute_activity_method(
                 ContentActivities.record_generation_failed,
                 GenerationFailed(content_id=input.content_id, reason=reason),

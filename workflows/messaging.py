@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from activities.outbound import OutboundActivities
@@ -136,6 +137,12 @@ class MessagePath:
             start_to_close_timeout=SLOW_TIMEOUT,
             retry_policy=SLOW_RETRY,
         )
+
+
+def failure_reason(error: ActivityError | ChildWorkflowError) -> str:
+    """What went wrong, in the words of the activity or child that failed, for the run's page."""
+    cause = error.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(cause or error)
 
 
 async def finish_run(finish: FinishRunInput) -> None:

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from activities.content.publishing import NOT_FOUND, PublishingActivities
@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.messaging import FinishRunInput
     from schemas.publishing import NewsletterOutcome, PublicationStatus, PublishFailed
     from schemas.temporal import run_attributes
-    from workflows.messaging import DB_RETRY, DB_TIMEOUT, finish_run
+    from workflows.messaging import DB_RETRY, DB_TIMEOUT, failure_reason, finish_run
     from workflows.newsletter import NewsletterWorkflow, newsletter_workflow_id
 
 PUBLISH_TIMEOUT = timedelta(minutes=5)
@@ -37,11 +37,6 @@ PUBLISH_RETRY = RetryPolicy(
     maximum_attempts=15,
     non_retryable_error_types=[NOT_FOUND],
 )
-
-
-def _reason(error: ActivityError | ChildWorkflowError) -> str:
-    cause = error.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(cause or error)
 
 
 @workflow.defn
@@ -85,7 +80,7 @@ class PublishContentWorkflow:
                     retry_policy=PUBLISH_RETRY,
                 )
             except ActivityError as error:
-                outcome = await self._failed(step, _reason(error))
+                outcome = await self._failed(step, failure_reason(error))
         self._status = PublicationStatus(outcome.status)
         await finish_run(
             FinishRunInput(
@@ -120,7 +115,7 @@ class PublishContentWorkflow:
             )
             outcome = NewsletterOutcome(publication_id=input.publication_id, progress=progress)
         except ChildWorkflowError as error:
-            outcome = NewsletterOutcome(publication_id=input.publication_id, error=_reason(error))
+            outcome = NewsletterOutcome(publication_id=input.publication_id, error=failure_reason(error))
         return await workflow.execute_activity_method(
             PublishingActivities.record_newsletter_outcome,
             outcome,
