@@ -79,6 +79,27 @@ class Settings(BaseSettings):
     idempotency_retention_hours: float = Field(72.0, gt=0)
     """Stored ``Idempotency-Key`` responses are deleted after this (by the daily housekeeping schedule)."""
 
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    """Per delivery attempt; a receiver that has not answered by then counts as a failed attempt."""
+    webhook_retry_hours: float = Field(24.0, gt=0)
+    """How long a delivery is retried (exponential backoff) before it is given up."""
+    webhook_first_retry_seconds: float = Field(30.0, gt=0)
+    """The first backoff; each later one doubles, up to an hour."""
+    webhook_disable_after_failures: int = Field(5, ge=1)
+    """Deliveries given up in a row (with no success between) after which the webhook is disabled."""
+    webhook_allowed_networks: list[str] = []
+    """CIDRs a webhook may target although private, loopback or link-local (e.g. ``["127.0.0.0/8"]``)."""
+    webhook_relay_interval_seconds: float = Field(2.0, gt=0)
+    """How often the API's outbox relay looks for events recorded by workers (API writes wake it at once)."""
+    form_rate_limit_per_minute: int = Field(10, ge=1)
+    """Posts per minute from one address to one public lead form."""
+    roi_hourly_rate: float = Field(50.0, ge=0)
+    """Default ROI assumption: what an hour of staff time is worth (a company's ``settings.roi`` overrides)."""
+    roi_minutes_per_message: float = Field(5.0, ge=0)
+    """Default ROI assumption: staff minutes one automated message saves."""
+    roi_minutes_per_content: float = Field(60.0, ge=0)
+    """Default ROI assumption: staff minutes one generated content piece saves."""
+
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -131,3 +132,32 @@ def verify_inbound_key(settings: Settings, key: str) -> str | None:
     if not company_id or not mac:
         return None
     return company_id if hmac.compare_digest(mac, _mac(settings, "inbound", company_id)) else None
+
+
+# ---- API keys: ``bas_{scope}_{8 chars}`` is the prefix (public, unique), then ``_{secret}``.
+
+API_KEY_MARK = "bas_"
+
+
+def new_api_key(scope_code: str) -> tuple[str, str]:
+    """A fresh (prefix, whole key). The key is shown once; only ``api_key_digest`` of it is kept."""
+    prefix = f"{API_KEY_MARK}{scope_code}_{secrets.token_hex(4)}"
+    return prefix, f"{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def api_key_prefix(key: str) -> str | None:
+    """The prefix part of a key as presented, or None when it is not shaped like one of ours."""
+    if not key.startswith(API_KEY_MARK):
+        return None
+    prefix, sep, secret = key.rpartition("_")
+    return prefix if sep and prefix.count("_") == 2 and len(secret) >= 32 else None
+
+
+def api_key_digest(key: str) -> str:
+    # A plain SHA-256 is enough: the secret has 256 bits of entropy, so there is nothing to brute-force
+    # and a slow hash would only slow down every server-to-server call.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_key_matches(key: str, digest: str) -> bool:
+    return hmac.compare_digest(api_key_digest(key), digest)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
-from db.base import Base, Timestamps, id_column, utcnow
+from db.base import Base, JSONType, Timestamps, id_column, utcnow
 from schemas.reviews import REDEEMABLE, ReferralStatus
 
 _CASCADE = "CASCADE"
@@ -448,13 +448,18 @@ class Webhook(Timestamps, Base):
     id: Mapped[str] = id_column()
     company_id: Mapped[str] = company_fk()
     url: Mapped[str] = mapped_column(String(1000))
+    description: Mapped[str | None] = mapped_column(String(500))
     events: Mapped[list[str]] = mapped_column(default=list)
     secret: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    """Why the platform (not a person) turned the webhook off: a 410, or too many failed deliveries."""
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    """Deliveries that exhausted their retries since the last success; reset by a success or a re-enable."""
 
 
 class DomainEvent(Base):
-    """Every domain event, recorded once; webhook deliveries fan out from here."""
+    """Every domain event, recorded once; webhook deliveries fan out from here (the outbox)."""
 
     __tablename__ = "domain_events"
 
@@ -464,21 +469,76 @@ class DomainEvent(Base):
     entity_id: Mapped[str | None] = mapped_column(String(40), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(index=True)
+    """When the relay fanned the event out to the subscribed webhooks; null = still in the outbox."""
 
 
 class WebhookDelivery(Base):
+    """One event to one webhook: retried by its ``DeliverWebhookWorkflow`` until delivered or given up."""
+
     __tablename__ = "webhook_deliveries"
     __table_args__ = (UniqueConstraint("webhook_id", "event_id"),)
 
     id: Mapped[str] = id_column()
     webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete=_CASCADE), index=True)
     event_id: Mapped[str] = mapped_column(ForeignKey("domain_events.id", ondelete=_CASCADE))
+    event_type: Mapped[str] = mapped_column(String(60), default="")
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     response_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempt_log: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    """The most recent attempts (time, status code or error, duration), newest last."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     delivered_at: Mapped[datetime | None]
+
+
+class ApiKey(Base):
+    """A company's key for server-to-server calls; only a SHA-256 of the secret is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete=_CASCADE), index=True)
+    """The key acts as this user, narrowed to its scope; a deactivated user's keys stop working."""
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(40), unique=True)
+    """Shown in lists and usable as the public form id; not enough to authenticate."""
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(20))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Who changed users, roles, API keys, webhooks (and ran backups, restores, erasures), and when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    actor_id: Mapped[str | None] = mapped_column(String(40))
+    """A user id, or an API key id when the change came through a key; null for the command line."""
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    target_type: Mapped[str] = mapped_column(String(40))
+    target_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """What changed, never a secret or a password: ``{"role": ["user", "manager"]}``."""
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ApiCallCount(Base):
+    """API calls per company per hour, flushed from the API process's in-memory counters."""
+
+    __tablename__ = "api_call_counts"
+
+    company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete=_CASCADE), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Backup(Base):
@@ -486,8 +546,14 @@ class Backup(Base):
 
     id: Mapped[str] = id_column()
     company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"))
+    """The company backed up; null for a whole-platform backup."""
     location: Mapped[str] = mapped_column(String(1000))
     size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    schema_revision: Mapped[str | None] = mapped_column(String(40))
+    manifest: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     restored_at: Mapped[datetime | None]
 

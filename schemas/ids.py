@@ -36,6 +36,9 @@ API_NOUNS: dict[str, str] = {
     "evt": "event",
     "sup": "suppression",
     "chk": "check",
+    "key": "api-key",
+    "aud": "audit-entry",
+    "rst": "restore",
 }
 _PREFIX_BY_NOUN = {noun: prefix for prefix, noun in API_NOUNS.items()}
 
