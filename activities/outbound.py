@@ -272,6 +272,7 @@ class OutboundActivities:
                     id=new_id("act"), run_id=run.id, type="finish", details={"status": input.status, **results}
                 )
             )
+            db_events.record(session, run.company_id, _run_event_type(run.status), run.id, _run_event(run))
         log.info("run %s finished %s: %s", input.run_id, input.status, results)
 
     # ---- composing
@@ -447,6 +448,21 @@ def _add_to_timeline(
         lead.status, lead.status_changed_at = LeadStatus.contacted, now
         change = db_events.status_changed(lead.id, LeadStatus.new, LeadStatus.contacted)
         db_events.record(session, delivery.company_id, "lead.status_changed", lead.id, change)
+
+
+def _run_event_type(status: str) -> str:
+    return "workflow_run.failed" if status == "failed" else "workflow_run.completed"
+
+
+def _run_event(run: WorkflowRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "workflow_type": run.workflow_type,
+        "status": run.status,
+        "entity_id": run.trigger_id,
+        "config_id": run.workflow_config_id,
+        "error": run.error,
+    }
 
 
 def _zone(*names: str | None) -> ZoneInfo:

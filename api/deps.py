@@ -66,7 +66,7 @@ async def _authenticate(request: Request, session: AsyncSession, settings: Setti
         raise AuthenticationFailed("Not authenticated")
     if presented.startswith(security.API_KEY_MARK):
         user, key = await api_keys.authenticate(session, presented)
-        set_caller(CallerContext(ip_address=ip_address, api_key_id=key.id))
+        set_caller(CallerContext(ip_address=ip_address, api_key_id=key.id, api_key_scope=key.scope))
         return Principal(user, ApiKeyScope(key.scope), key.id)
     user = await auth.user_from_access_token(session, settings, presented)
     set_caller(CallerContext(ip_address=ip_address))

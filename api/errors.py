@@ -9,9 +9,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.console.errors import console_error_page, sign_in_redirect
+from api.console.session import LoginRequired
 from api.surfaces import Surface, surface_of
 from schemas.common import readable_errors
 from services.errors import DomainError, InvalidField, NotFound
@@ -48,8 +50,11 @@ def error_response(
     extra: dict[str, Any] | None = None,
     field_errors: dict[str, list[str]] | None = None,
     headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    if surface_of(request.url.path) is Surface.RESOURCES:
+) -> Response:
+    surface = surface_of(request.url.path)
+    if surface is Surface.CONSOLE:
+        return console_error_page(request, status_code, message, field_errors=field_errors, headers=headers)
+    if surface is Surface.RESOURCES:
         body: dict[str, Any] = {"error": _CODE_BY_STATUS.get(status_code, "error"), "message": message}
         if field_errors:
             body["details"] = field_errors
@@ -67,8 +72,10 @@ def error_response(
     return response
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
+    if isinstance(exc, LoginRequired):
+        return sign_in_redirect(request, exc.next_url)
     if isinstance(exc, InvalidField):
         return error_response(request, 422, "Validation failed", field_errors={exc.field: [exc.message]})
     extra: dict[str, Any] = {}
@@ -78,7 +85,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, exc.status_code, exc.message, extra=extra, headers=headers)
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     fields: dict[str, list[str]] = defaultdict(list)
     for field, message in readable_errors(exc.errors(), skip=_LOCATION_KINDS):
@@ -86,13 +93,13 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, 422, "Validation failed", field_errors=dict(fields))
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     message = exc.detail if isinstance(exc.detail, str) else "Request failed"
     return error_response(request, exc.status_code, message, headers=getattr(exc, "headers", None))
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
     request_id = _request_id(request)
     log.error("unhandled error on %s %s (request %s)", request.method, request.url.path, request_id, exc_info=exc)
     message = "An unexpected error occurred"

@@ -12,17 +12,25 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
+from api.console.router import root_router as console_root_router
+from api.console.router import router as console_router
+from api.console.router import static_files as console_static
+from api.console.session import CONSOLE_PATH
 from api.endpoints.router import router as endpoints_router
 from api.endpoints.router import token_router
 from api.errors import install_error_handlers
+from api.forms import router as forms_router
 from api.links import router as links_router
 from api.middleware import RateLimitMiddleware, RequestIdMiddleware
 from api.resources.router import router as resources_router
+from api.usage import ApiUsageMiddleware
 from core.config import Settings, get_settings
 from core.logging import configure_logging
 from core.temporal import connect
 from db.session import create_engine, session_factory
+from services.api_usage import ApiUsage
 from services.health import VERSION
+from services.webhook_dispatch import run_relay
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +65,19 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
         app.state.sessions = session_factory(engine)
         app.state.temporal = temporal_client
         connector = None if temporal_client else asyncio.create_task(_connect_until_up(app, settings))
+        # Waits quietly while Temporal is not connected yet; events stay in the outbox until it is.
+        relay = asyncio.create_task(run_relay(app.state.sessions, lambda: app.state.temporal, settings))
         try:
             yield
         finally:
+            relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
             if connector:
                 connector.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await connector
+            await app.state.api_usage.close(app.state.sessions)  # the calls counted since the last flush
             await engine.dispose()
 
     app = FastAPI(
@@ -76,11 +90,18 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.api_usage = ApiUsage()
     install_error_handlers(app)
     app.include_router(resources_router)
     app.include_router(token_router)
     app.include_router(endpoints_router)
     app.include_router(links_router)  # /c/{link_id}: click-tracked links, public
+    app.include_router(forms_router)  # /forms/{form_id}: public lead forms
+    app.include_router(console_router)  # /app: the web console
+    app.include_router(console_root_router)  # / leads to the console
+    app.mount(f"{CONSOLE_PATH}/static", console_static, name="console-static")
+    # Inside the rate limiter: a call refused with 429 is not counted, and the token it decoded is reused.
+    app.add_middleware(ApiUsageMiddleware, settings=settings, usage=app.state.api_usage)
     # Added last = runs first: every response, including 429s and CORS preflights, gets a request id.
     app.add_middleware(RateLimitMiddleware, settings=settings)
     app.add_middleware(

@@ -93,6 +93,7 @@ class RateLimitMiddleware:
                 pass  # the route will answer 401; the IP budget still counts the attempt
             else:
                 budgets.append(_Budget(self.per_user, f"user:{claims.user_id}"))
+                request.state.access_claims = claims  # api.usage counts the call by them: decoded once
         return budgets
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

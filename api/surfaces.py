@@ -10,7 +10,13 @@ class Surface(StrEnum):
     """``/v1/...`` (spec/api-v1-resources.md): ``{"error", "message"}`` errors, ``data/meta`` lists."""
     ENDPOINTS = "endpoints"
     """``/token`` and ``/api/...`` (spec/api-v1-workflow-endpoints.md): ``{"detail"}`` errors, ``items`` lists."""
+    CONSOLE = "console"
+    """``/app/...``: the web console; errors are HTML pages (or a sign-in redirect), never JSON."""
 
 
 def surface_of(path: str) -> Surface:
-    return Surface.RESOURCES if path == "/v1" or path.startswith("/v1/") else Surface.ENDPOINTS
+    if path == "/v1" or path.startswith("/v1/"):
+        return Surface.RESOURCES
+    if path == "/app" or path.startswith("/app/"):
+        return Surface.CONSOLE
+    return Surface.ENDPOINTS

@@ -13,7 +13,9 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from cli import backup as backup_commands
 from cli.leads import app as leads_app
+from cli.privacy import erase, export_person
 from core.config import Settings, get_settings
 from core.logging import configure_logging
 
@@ -23,6 +25,9 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(leads_app, name="leads")
+backup_commands.register(app)
+app.command("erase")(erase)
+app.command("export-person")(export_person)
 log = logging.getLogger("bas")
 
 

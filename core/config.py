@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     webhook_allowed_networks: list[str] = []
     """CIDRs a webhook may target although private, loopback or link-local (e.g. ``["127.0.0.0/8"]``)."""
     webhook_relay_interval_seconds: float = Field(2.0, gt=0)
-    """How often the API's outbox relay looks for events recorded by workers (API writes wake it at once)."""
+    """How often each API process's outbox relay looks for new domain events to deliver to webhooks."""
     form_rate_limit_per_minute: int = Field(10, ge=1)
     """Posts per minute from one address to one public lead form."""
     roi_hourly_rate: float = Field(50.0, ge=0)

@@ -12,3 +12,5 @@ def configure_logging(level: str = "INFO") -> None:
     )
     # The SDK's own worker logs are useful; its per-poll chatter is not.
     logging.getLogger("temporalio").setLevel(max(logging.INFO, logging.getLogger().level))
+    # httpx2 logs every request's full URL at INFO; webhook and provider URLs may carry tokens in them.
+    logging.getLogger("httpx2").setLevel(max(logging.WARNING, logging.getLogger().level))

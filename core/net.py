@@ -19,6 +19,10 @@ class UnsafeTarget(ValueError):
     """The URL is not http(s), has no host, does not resolve, or resolves to a non-public address."""
 
 
+class UnresolvableHost(UnsafeTarget):
+    """The host has no address right now: refused at registration, but only a failed attempt at delivery."""
+
+
 def _is_public(address: IPAddress) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
@@ -60,7 +64,7 @@ async def resolve_public(url: str, allowed_networks: Sequence[str]) -> list[IPAd
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise UnsafeTarget(f"{host} does not resolve ({exc.strerror})") from exc
+        raise UnresolvableHost(f"{host} does not resolve ({exc.strerror})") from exc
     addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
     for address in addresses:
         check_address(address, allowed_networks)

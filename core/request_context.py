@@ -15,6 +15,7 @@ class CallerContext:
     ip_address: str | None = None
     api_key_id: str | None = None
     """Set when the caller authenticated with an API key rather than a user's token."""
+    api_key_scope: str | None = None
 
 
 _current: ContextVar[CallerContext | None] = ContextVar("caller", default=None)

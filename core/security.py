@@ -43,6 +43,8 @@ class TokenClaims:
     kind: TokenKind
     jti: str
     expires_at: datetime
+    issued_at: datetime | None = None
+    """As the token carries it (to the microsecond); None only for claims not yet encoded."""
 
 
 class InvalidToken(Exception):
@@ -67,7 +69,9 @@ def encode_token(settings: Settings, claims: TokenClaims) -> str:
         "cmp": claims.company_id,
         "typ": claims.kind,
         "jti": claims.jti,
-        "iat": datetime.now(UTC),
+        # Fractional seconds (a NumericDate may have them): "sign out everywhere" must refuse a token
+        # issued earlier in the same second and accept one issued just after.
+        "iat": datetime.now(UTC).timestamp(),
         "exp": claims.expires_at,
     }
     return jwt.encode(payload, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM)
@@ -92,6 +96,7 @@ def decode_token(settings: Settings, token: str, *, expected: TokenKind) -> Toke
         kind=expected,
         jti=payload["jti"],
         expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+        issued_at=datetime.fromtimestamp(payload["iat"], UTC) if "iat" in payload else None,
     )
 
 
@@ -149,8 +154,11 @@ def api_key_prefix(key: str) -> str | None:
     """The prefix part of a key as presented, or None when it is not shaped like one of ours."""
     if not key.startswith(API_KEY_MARK):
         return None
-    prefix, sep, secret = key.rpartition("_")
-    return prefix if sep and prefix.count("_") == 2 and len(secret) >= 32 else None
+    # Split from the left: the url-safe secret may itself contain "_".
+    parts = key.split("_", 3)
+    if len(parts) != 4 or not all(parts[1:3]) or len(parts[3]) < 32:
+        return None
+    return "_".join(parts[:3])
 
 
 def api_key_digest(key: str) -> str:

@@ -49,6 +49,8 @@ class User(Timestamps, Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     last_login: Mapped[datetime | None]
+    tokens_valid_after: Mapped[datetime | None]
+    """Access tokens issued before this are refused: "sign out everywhere" ends every session at once."""
 
 
 class RefreshToken(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from email.parser import HeaderParser
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import phonenumbers
 from pydantic import (
@@ -220,6 +220,9 @@ class LeadFilter(BaseModel):
     tags: Annotated[list[str], BeforeValidator(_split_tags)] = Field(
         default_factory=list, description="leads carrying every one of these tags"
     )
+    q: Annotated[str | None, BeforeValidator(_blank_as_none), BeforeValidator(_strip)] = Field(
+        None, max_length=200, description="leads whose name or email contains this text (case-insensitive)"
+    )
 
 
 class LeadPublic(BaseModel):
@@ -326,6 +329,24 @@ class InteractionEndpointsPublic(BaseModel):
     created_at: datetime
     created_by: EndpointsId | None
     metadata: dict[str, Any] = Field(validation_alias="meta")
+
+
+class TimelineEntry(BaseModel):
+    """One line of a lead's timeline: an interaction, or a message sent to the lead with its delivery status.
+
+    A sent message is also recorded as an outbound interaction; the two are shown once, as the message.
+    """
+
+    kind: Literal["interaction", "message"]
+    id: str = Field(description="the interaction's id, or the message delivery's")
+    occurred_at: datetime
+    type: str = Field(description="email, sms, call, meeting or note")
+    direction: Direction
+    channel: str = Field(description="how it happened (manual, reply, automated_workflow...)")
+    status: str = Field(description="a message: pending, sent, recorded, suppressed, unknown, failed...")
+    subject: str | None
+    content: str | None
+    workflow_run_id: str | None = Field(description="the sequence run that sent the message")
 
 
 class LeadDetailPublic(LeadPublic):

@@ -74,7 +74,7 @@ def ratio(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
-def _average(total_seconds: float, count: int, unit_seconds: int) -> float | None:
+def average(total_seconds: float, count: int, unit_seconds: int) -> float | None:
     return round(total_seconds / count / unit_seconds, 2) if count else None
 
 
@@ -212,8 +212,8 @@ async def lead_analytics(
             total_leads=total,
             converted_leads=converted,
             conversion_rate=ratio(converted, total),
-            average_response_time_hours=_average(responses.response_seconds, responses.responded, SECONDS_PER_HOUR),
-            average_time_to_conversion_days=_average(
+            average_response_time_hours=average(responses.response_seconds, responses.responded, SECONDS_PER_HOUR),
+            average_time_to_conversion_days=average(
                 sum(row.conversion_seconds for row in sources), sum(row.timed for row in sources), SECONDS_PER_DAY
             ),
         ),
@@ -222,7 +222,7 @@ async def lead_analytics(
                 source=row.source,
                 count=row.count,
                 conversion_rate=ratio(row.converted, row.count),
-                average_time_to_conversion_days=_average(row.conversion_seconds, row.timed, SECONDS_PER_DAY),
+                average_time_to_conversion_days=average(row.conversion_seconds, row.timed, SECONDS_PER_DAY),
             )
             for row in sorted(sources, key=lambda row: (-row.count, row.source))
         ],
@@ -250,7 +250,7 @@ async def lead_nurturing_analytics(
         response_rate=ratio(responses.responded, responses.contacted),
         engagement_rate=ratio(sum(by_status.get(status, 0) for status in ENGAGED_OR_BEYOND), total),
         conversion_rate=ratio(by_status.get(LeadStatus.converted.value, 0), total),
-        average_time_to_conversion=_average(
+        average_time_to_conversion=average(
             sum(row.conversion_seconds for row in sources), sum(row.timed for row in sources), SECONDS_PER_DAY
         ),
         interactions_by_type=await _interactions_by_type(session, actor, period),

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.ids import new_id
 from core.request_context import caller
 from db.models import AuditEntry, User
+from schemas.audit import AuditFilter
+from schemas.common import Page, PageRequest
+from schemas.enums import Role
+from services.errors import InvalidField, PermissionDenied
+from services.paging import paginate
 
 log = logging.getLogger("bas.audit")
 
@@ -47,3 +54,31 @@ def record(
     session.add(entry)
     log.info("audit %s %s %s by %s from %s", action, target_type, target_id, entry.actor_id, entry.ip_address)
     return entry
+
+
+SORTABLE = {"created_at": AuditEntry.created_at, "action": AuditEntry.action}
+
+
+async def list_entries(session: AsyncSession, actor: User, filters: AuditFilter, page: PageRequest) -> Page[AuditEntry]:
+    """The company's entries matching every filter given, newest first unless asked otherwise (admins only)."""
+    if actor.role != Role.admin:
+        raise PermissionDenied()
+    if filters.since and filters.until and filters.since > filters.until:
+        raise InvalidField("until", "must be on or after since")
+    statement = select(AuditEntry).where(AuditEntry.company_id == actor.company_id)
+    for column, value in (
+        (AuditEntry.action, filters.action),
+        (AuditEntry.target_type, filters.target_type),
+        (AuditEntry.target_id, filters.target_id),
+        (AuditEntry.actor_id, filters.actor_id),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
+    if filters.since:
+        statement = statement.where(AuditEntry.created_at >= datetime.combine(filters.since, time.min, UTC))
+    if filters.until:
+        next_day = datetime.combine(filters.until + timedelta(days=1), time.min, UTC)
+        statement = statement.where(AuditEntry.created_at < next_day)
+    return await paginate(
+        session, statement, page, sortable=SORTABLE, default_sort="created_at", tie_breaker=AuditEntry.id
+    )

@@ -123,4 +123,33 @@ async def user_from_access_token(session: AsyncSession, settings: Settings, toke
     user = await session.get(User, claims.user_id)
     if user is None or not user.is_active or user.company_id != claims.company_id:
         raise AuthenticationFailed("Invalid or expired token")
+    if user.tokens_valid_after and (claims.issued_at is None or claims.issued_at < user.tokens_valid_after):
+        raise AuthenticationFailed("This session was signed out; sign in again")
     return user
+
+
+async def sign_out(session: AsyncSession, settings: Settings, refresh_token: str) -> None:
+    """End one session: the refresh token's whole family (this login) is revoked; a bad token is ignored."""
+    try:
+        claims = security.decode_token(settings, refresh_token, expected="refresh")
+    except security.InvalidToken:
+        return
+    stored = await session.get(RefreshToken, claims.jti)
+    if stored is not None:
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id == stored.family_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+
+
+async def sign_out_everywhere(session: AsyncSession, user: User) -> None:
+    """End every session of the user: refresh tokens revoked, access tokens issued until now refused."""
+    now = utcnow()
+    user.tokens_valid_after = now
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    log.info("user %s signed out everywhere", user.id)

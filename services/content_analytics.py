@@ -49,7 +49,7 @@ _CONTENT_PREFIX = "cont"
 
 
 @dataclass(frozen=True)
-class _Scope:
+class ContentScope:
     company_id: str
     period: Period
     type: ContentType | None = None
@@ -79,7 +79,7 @@ class _Scope:
 
 
 @dataclass(frozen=True)
-class _Engagement:
+class Engagement:
     views: int = 0
     clicks: int = 0
     shares: int = 0
@@ -87,7 +87,7 @@ class _Engagement:
     conversions: int = 0
 
     @classmethod
-    def of(cls, row: Any) -> _Engagement:
+    def of(cls, row: Any) -> Engagement:
         return cls(*(int(value or 0) for value in row))
 
     @property
@@ -99,32 +99,32 @@ class _Engagement:
         return ratio(self.conversions, self.views)
 
 
-def _sums() -> list[ColumnElement[Any]]:
+def metric_sums() -> list[ColumnElement[Any]]:
     return [func.sum(getattr(ContentMetric, name)) for name in FIGURES]
 
 
-async def _created_by_type(session: AsyncSession, scope: _Scope) -> dict[str, int]:
+async def created_by_type(session: AsyncSession, scope: ContentScope) -> dict[str, int]:
     rows = await session.execute(select(Content.type, func.count()).where(*scope.created()).group_by(Content.type))
     return {kind: int(count) for kind, count in rows}
 
 
-async def _engagement_by_type(session: AsyncSession, scope: _Scope) -> dict[str, _Engagement]:
+async def _engagement_by_type(session: AsyncSession, scope: ContentScope) -> dict[str, Engagement]:
     rows = await session.execute(
-        select(Content.type, *_sums())
+        select(Content.type, *metric_sums())
         .join(ContentMetric, ContentMetric.content_id == Content.id)
         .where(*scope.recorded())
         .group_by(Content.type)
     )
-    return {row[0]: _Engagement.of(row[1:]) for row in rows}
+    return {row[0]: Engagement.of(row[1:]) for row in rows}
 
 
-async def _engagement(session: AsyncSession, scope: _Scope) -> _Engagement:
+async def period_engagement(session: AsyncSession, scope: ContentScope) -> Engagement:
     row = (
         await session.execute(
-            select(*_sums()).join(Content, Content.id == ContentMetric.content_id).where(*scope.recorded())
+            select(*metric_sums()).join(Content, Content.id == ContentMetric.content_id).where(*scope.recorded())
         )
     ).one()
-    return _Engagement.of(row)
+    return Engagement.of(row)
 
 
 @dataclass(frozen=True)
@@ -132,11 +132,11 @@ class _Top:
     id: str
     title: str | None
     type: str
-    figures: _Engagement
+    figures: Engagement
 
 
-async def _top_performing(session: AsyncSession, scope: _Scope) -> list[_Top]:
-    views, clicks, *rest = _sums()
+async def _top_performing(session: AsyncSession, scope: ContentScope) -> list[_Top]:
+    views, clicks, *rest = metric_sums()
     rows = await session.execute(
         select(Content.id, Content.title, Content.type, views, clicks, *rest)
         .join(ContentMetric, ContentMetric.content_id == Content.id)
@@ -145,10 +145,10 @@ async def _top_performing(session: AsyncSession, scope: _Scope) -> list[_Top]:
         .order_by(views.desc(), clicks.desc(), Content.id)
         .limit(TOP_PERFORMING)
     )
-    return [_Top(row[0], row[1], row[2], _Engagement.of(row[3:])) for row in rows]
+    return [_Top(row[0], row[1], row[2], Engagement.of(row[3:])) for row in rows]
 
 
-def _type_figures(kind: ContentType, count: int, figures: _Engagement) -> ContentTypeFigures:
+def _type_figures(kind: ContentType, count: int, figures: Engagement) -> ContentTypeFigures:
     return ContentTypeFigures(
         type=kind,
         count=count,
@@ -165,12 +165,12 @@ async def content_analytics(
     session: AsyncSession, actor: User, start: date | None, end: date | None, kind: ContentType | None
 ) -> ContentAnalytics:
     """``/v1`` content figures for the period, optionally of one type (see the module docstring)."""
-    scope = _Scope(actor.company_id, resolve_period(start, end), kind)
-    created = await _created_by_type(session, scope)
+    scope = ContentScope(actor.company_id, resolve_period(start, end), kind)
+    created = await created_by_type(session, scope)
     engagement = await _engagement_by_type(session, scope)
-    total = await _engagement(session, scope)
+    total = await period_engagement(session, scope)
     by_type = [
-        _type_figures(kind, created.get(kind, 0), engagement.get(kind, _Engagement()))
+        _type_figures(kind, created.get(kind, 0), engagement.get(kind, Engagement()))
         for kind in ContentType
         if kind in created or kind in engagement
     ]
@@ -203,7 +203,7 @@ async def content_analytics(
     )
 
 
-async def _publishing_success_rate(session: AsyncSession, scope: _Scope) -> float:
+async def _publishing_success_rate(session: AsyncSession, scope: ContentScope) -> float:
     start, end = scope.window
     due = func.coalesce(Publication.publish_at, Publication.created_at)
     published, settled = (
@@ -219,13 +219,19 @@ async def _publishing_success_rate(session: AsyncSession, scope: _Scope) -> floa
     return ratio(int(published), int(settled))
 
 
-async def _attributed_sales(session: AsyncSession, scope: _Scope) -> int:
-    start, end = scope.window
+def attributed_content_id() -> ColumnElement[str]:
+    """The content id a lead is attributed to (its ``custom_fields.content_id``), in the canonical spelling."""
     # ``content-x`` (the /api spelling) and ``cont_x`` name the same item; random id parts hold no "-".
-    attributed = func.replace(
+    return func.replace(
         Lead.custom_fields[ATTRIBUTION_FIELD].as_string(), f"{API_NOUNS[_CONTENT_PREFIX]}-", f"{_CONTENT_PREFIX}_"
     )
-    of_content = select(Content.id).where(Content.company_id == scope.company_id, Content.id == attributed).exists()
+
+
+async def _attributed_sales(session: AsyncSession, scope: ContentScope) -> int:
+    start, end = scope.window
+    of_content = (
+        select(Content.id).where(Content.company_id == scope.company_id, Content.id == attributed_content_id()).exists()
+    )
     count = await session.scalar(
         select(func.count(Sale.id))
         .join(Customer, Customer.id == Sale.customer_id)
@@ -246,10 +252,10 @@ async def content_generation_analytics(
     session: AsyncSession, actor: User, start: date | None, end: date | None
 ) -> ContentGenerationAnalytics:
     """``/api`` content figures for the period (see the module docstring)."""
-    scope = _Scope(actor.company_id, resolve_period(start, end))
+    scope = ContentScope(actor.company_id, resolve_period(start, end))
     created = {kind.value: 0 for kind in ContentType}
-    created.update(await _created_by_type(session, scope))
-    engagement = await _engagement(session, scope)
+    created.update(await created_by_type(session, scope))
+    engagement = await period_engagement(session, scope)
     return ContentGenerationAnalytics(
         content_created=created,
         publishing_success_rate=await _publishing_success_rate(session, scope),

@@ -68,7 +68,32 @@ def _provider(configured: bool) -> ComponentState:
     return "operational" if configured else "recorded"
 
 
+def _issues(database: ComponentState, temporal: ComponentState, queues: list[TaskQueueHealth]) -> list[str]:
+    issues = []
+    if database == "unavailable":
+        issues.append("the database is not reachable")
+    if temporal == "unavailable":
+        issues.append("Temporal is not reachable: no workflow can start")
+    issues += [f"no worker polls task queue {queue.name}" for queue in queues if not queue.pollers]
+    return issues
+
+
+_last_issues: list[str] = []
+
+
+def _log_change(status: str, issues: list[str]) -> None:
+    """Once per change, not once per load-balancer probe."""
+    global _last_issues
+    if issues != _last_issues:
+        if issues:
+            log.warning("health: %s: %s", status, "; ".join(issues))
+        else:
+            log.info("health: healthy again")
+        _last_issues = issues
+
+
 async def report(session: AsyncSession, client: Client | None, settings: Settings) -> HealthReport:
+    """The full report (admins only); ``HealthSummary`` of it is what anyone else gets."""
     database = await _database(session)
     temporal, queues = await _temporal(client, settings)
     workers: ComponentState = "operational" if queues and all(q.pollers for q in queues) else "unavailable"
@@ -80,6 +105,8 @@ async def report(session: AsyncSession, client: Client | None, settings: Setting
         overall = "healthy"
     else:
         overall = "degraded"
+    issues = _issues(database, temporal, queues)
+    _log_change(overall, issues)
     return HealthReport(
         status=overall,
         version=VERSION,
@@ -93,6 +120,7 @@ async def report(session: AsyncSession, client: Client | None, settings: Setting
             "email": _provider(bool(settings.smtp_host)),
             "sms": _provider(bool(settings.sms_api_url)),
         },
+        issues=issues,
     )
 
 

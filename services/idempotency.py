@@ -101,7 +101,8 @@ async def _release(session: AsyncSession, record_id: int) -> None:
 
 
 async def forget_responses_about(session: AsyncSession, company_id: str, ids: Collection[str]) -> None:
-    """Drop stored responses that show a record (by ``id`` or ``lead_id``), so erasing it leaves no copy here.
+    """Drop stored responses that show a record (by ``id``, ``lead_id`` or ``customer_id``), so erasing it
+    leaves no copy here (a sale's response names its customer).
 
     ``ids`` holds every spelling the surfaces use (``lead_x`` and ``lead-x``).
     """
@@ -109,6 +110,6 @@ async def forget_responses_about(session: AsyncSession, company_id: str, ids: Co
     await session.execute(
         delete(IdempotencyRecord).where(
             IdempotencyRecord.company_id == company_id,
-            or_(body["id"].as_string().in_(ids), body["lead_id"].as_string().in_(ids)),
+            or_(*(body[key].as_string().in_(ids) for key in ("id", "lead_id", "customer_id"))),
         )
     )

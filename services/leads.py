@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, select
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -73,6 +73,11 @@ async def list_leads(session: AsyncSession, actor: User, filters: LeadFilter, pa
     dialect = session.get_bind().dialect.name
     for tag in filters.tags:
         statement = statement.where(_has_tag(dialect, tag))
+    if filters.q is not None:
+        # autoescape: a "%" or "_" typed in the search box is matched literally, not as a wildcard.
+        statement = statement.where(
+            or_(Lead.name.icontains(filters.q, autoescape=True), Lead.email.icontains(filters.q, autoescape=True))
+        )
     return await paginate(session, statement, page, sortable=SORTABLE, default_sort="created_at", tie_breaker=Lead.id)
 
 
@@ -237,6 +242,16 @@ async def delete_lead(session: AsyncSession, client: Client | None, actor: User,
     """Erase the lead, its interactions and its events (GDPR); its sequences are told first so none sends again."""
     lead = await get(session, actor, lead_id)
     await notify_sequences(session, client, lead.id, LeadEvent.deleted)
+    await erase(session, lead)
+    log.info("user %s deleted lead %s in %s", actor.id, lead_id, actor.company_id)
+
+
+async def erase(session: AsyncSession, lead: Lead) -> None:
+    """Delete the lead's rows: it, its interactions, events, stored create responses and message deliveries.
+
+    Tell its sequences first (``notify_sequences(..., LeadEvent.deleted)``); ``delete_lead`` and the person
+    erasure (``services.privacy``) both do.
+    """
     # Event payloads and stored create responses carry the lead's name and address; erasure reaches them too.
     await session.execute(
         delete(DomainEvent).where(DomainEvent.company_id == lead.company_id, DomainEvent.entity_id == lead.id)
@@ -246,7 +261,6 @@ async def delete_lead(session: AsyncSession, client: Client | None, actor: User,
     await session.execute(delete(MessageDelivery).where(MessageDelivery.lead_id == lead.id))
     await session.delete(lead)
     await session.flush()
-    log.info("user %s deleted lead %s in %s", actor.id, lead_id, actor.company_id)
 
 
 async def notify_sequences(

@@ -23,7 +23,7 @@ RATINGS = range(1, 6)
 
 
 @dataclass(frozen=True)
-class _Window:
+class Window:
     company_id: str
     start: datetime
     end: datetime
@@ -33,7 +33,7 @@ class _Window:
         return [moment >= self.start, moment < self.end]
 
 
-def _completed_reviews(window: _Window) -> list[ColumnElement[bool]]:
+def _completed_reviews(window: Window) -> list[ColumnElement[bool]]:
     return [
         Review.company_id == window.company_id,
         Review.status.in_(sorted(RECORDED_REVIEW)),
@@ -41,7 +41,7 @@ def _completed_reviews(window: _Window) -> list[ColumnElement[bool]]:
     ]
 
 
-async def _requests_sent(session: AsyncSession, window: _Window) -> int:
+async def _requests_sent(session: AsyncSession, window: Window) -> int:
     sent = await session.scalar(
         select(func.count()).where(Review.company_id == window.company_id, *window.contains(Review.request_sent_at))
     )
@@ -55,7 +55,7 @@ class _Completed:
     rating_total: int
 
 
-async def _completed(session: AsyncSession, window: _Window) -> _Completed:
+async def _completed(session: AsyncSession, window: Window) -> _Completed:
     count, rated, rating_total = (
         await session.execute(
             select(func.count(), func.count(Review.rating), func.sum(Review.rating)).where(*_completed_reviews(window))
@@ -64,7 +64,7 @@ async def _completed(session: AsyncSession, window: _Window) -> _Completed:
     return _Completed(int(count), int(rated), int(rating_total or 0))
 
 
-async def _by_rating(session: AsyncSession, window: _Window) -> dict[str, int]:
+async def _by_rating(session: AsyncSession, window: Window) -> dict[str, int]:
     rows = await session.execute(
         select(Review.rating, func.count())
         .where(*_completed_reviews(window), Review.rating.is_not(None))
@@ -75,7 +75,7 @@ async def _by_rating(session: AsyncSession, window: _Window) -> dict[str, int]:
     return counts
 
 
-async def _by_platform(session: AsyncSession, window: _Window) -> dict[str, int]:
+async def _by_platform(session: AsyncSession, window: Window) -> dict[str, int]:
     rows = await session.execute(
         select(Review.platform, func.count())
         .where(*_completed_reviews(window), Review.platform.is_not(None))
@@ -85,7 +85,7 @@ async def _by_platform(session: AsyncSession, window: _Window) -> dict[str, int]
     return {str(platform): int(count) for platform, count in rows}
 
 
-async def _referral_offers(session: AsyncSession, window: _Window) -> ReferralOfferCounts:
+async def _referral_offers(session: AsyncSession, window: Window) -> ReferralOfferCounts:
     sent, used = (
         await session.execute(
             select(func.count(), func.count(case((Referral.times_used > 0, Referral.id)))).where(
@@ -96,7 +96,7 @@ async def _referral_offers(session: AsyncSession, window: _Window) -> ReferralOf
     return ReferralOfferCounts(sent=int(sent), used=int(used))
 
 
-async def _referred_revenue(session: AsyncSession, window: _Window) -> float:
+async def _referred_revenue(session: AsyncSession, window: Window) -> float:
     total = await session.scalar(
         select(func.sum(Sale.amount)).where(
             Sale.company_id == window.company_id,
@@ -112,7 +112,7 @@ async def review_referral_analytics(
     session: AsyncSession, actor: User, start: date | None, end: date | None
 ) -> ReviewReferralAnalytics:
     """``/api`` review and referral figures for the period (see the module docstring for what counts when)."""
-    window = _Window(actor.company_id, *bounds(resolve_period(start, end)))
+    window = Window(actor.company_id, *bounds(resolve_period(start, end)))
     completed = await _completed(session, window)
     offers = await _referral_offers(session, window)
     return ReviewReferralAnalytics(

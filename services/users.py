@@ -13,6 +13,7 @@ from db.models import User
 from schemas.common import Page, PageRequest
 from schemas.enums import Role
 from schemas.users import UserCreate, UserFilter, UserSelfUpdate, UserUpdate
+from services import audit, auth
 from services.errors import Conflict, InvalidField, NotFound, PermissionDenied
 from services.merge import deep_merge
 from services.paging import paginate
@@ -73,16 +74,44 @@ async def create(session: AsyncSession, actor: User, body: UserCreate) -> User:
     )
     session.add(user)
     await session.flush()
+    audit.record(session, actor.company_id, actor, "user.created", "user", user.id, audit.changed({}, _audited(user)))
     log.info("user %s created %s (%s) in %s", actor.id, user.id, user.role, actor.company_id)
     return user
+
+
+def _audited(user: User) -> dict[str, object]:
+    """What the audit log follows about a user (the password only as "changed")."""
+    return {"email": user.email, "name": user.name, "role": user.role, "is_active": user.is_active}
+
+
+async def _keep_an_admin(session: AsyncSession, user: User, doing: str) -> None:
+    """Refuse to take away the company's last active admin: nobody could manage users or keys any more."""
+    if user.role != Role.admin or not user.is_active:
+        return
+    # Lock every active admin row (in one order, so two admins demoting each other cannot deadlock): of two
+    # concurrent demotions the second waits, then sees the first's change and is refused.
+    admins = await session.scalars(
+        select(User.id)
+        .where(User.company_id == user.company_id, User.role == Role.admin, User.is_active.is_(True))
+        .order_by(User.id)
+        .with_for_update()
+    )
+    if not [admin_id for admin_id in admins if admin_id != user.id]:
+        raise Conflict(f"Cannot {doing} the last active admin of the company; make another user an admin first")
 
 
 async def update(session: AsyncSession, actor: User, user_id: str, body: UserUpdate) -> User:
     require_role(actor, Role.admin)
     user = await get(session, actor, user_id)
     if user.id == actor.id and (body.role not in (None, Role.admin) or body.is_active is False):
-        # Otherwise the last admin can lock the whole company out of user management.
+        # An admin who wants to step down asks another admin, who sees what it leaves behind.
         raise InvalidField("role" if body.role else "is_active", "admins cannot demote or deactivate themselves")
+    if body.role not in (None, Role.admin):
+        await _keep_an_admin(session, user, "demote")
+    if body.is_active is False:
+        await _keep_an_admin(session, user, "deactivate")
+    before = _audited(user)
+    deactivated = user.is_active and body.is_active is False
     if body.email is not None:
         await _ensure_login_free(session, body.email.lower(), exclude_id=user.id)
         user.email = body.email.lower()
@@ -94,7 +123,14 @@ async def update(session: AsyncSession, actor: User, user_id: str, body: UserUpd
         user.is_active = body.is_active
     if body.password is not None:
         user.password_hash = security.hash_password(body.password)
+    if deactivated:
+        # Refresh tokens die now; access tokens already fail on the next request (is_active is checked on each).
+        await auth.sign_out_everywhere(session, user)
     await session.flush()
+    changes = audit.changed(before, _audited(user)) | ({"password": "changed"} if body.password is not None else {})
+    if changes:
+        audit.record(session, actor.company_id, actor, "user.updated", "user", user.id, changes)
+        log.info("user %s updated %s in %s: %s", actor.id, user.id, actor.company_id, sorted(changes))
     return user
 
 
@@ -103,6 +139,9 @@ async def delete(session: AsyncSession, actor: User, user_id: str) -> None:
     user = await get(session, actor, user_id)
     if user.id == actor.id:
         raise Conflict("You cannot delete your own account")
+    await _keep_an_admin(session, user, "delete")
+    gone = {name: [value, None] for name, value in _audited(user).items()}
+    audit.record(session, actor.company_id, actor, "user.deleted", "user", user.id, gone)
     await session.delete(user)
     await session.flush()
     log.info("user %s deleted %s in %s", actor.id, user_id, actor.company_id)

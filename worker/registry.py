@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities.backup import BackupActivities
 from activities.content.generation import ContentActivities
 from activities.content.newsletter import NewsletterActivities
 from activities.content.publishing import PublishingActivities
@@ -16,8 +17,10 @@ from activities.housekeeping import HousekeepingActivities
 from activities.outbound import OutboundActivities
 from activities.reviews import ReviewActivities
 from activities.system import SystemActivities
+from activities.webhooks import WebhookActivities
 from core.config import Settings
 from schemas.temporal import QueueKind
+from workflows.backup import BackupWorkflow, RestoreWorkflow
 from workflows.content import GenerateContentWorkflow
 from workflows.content_schedule import ScheduledGenerationWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
@@ -26,6 +29,7 @@ from workflows.newsletter import NewsletterWorkflow
 from workflows.publishing import PublishContentWorkflow
 from workflows.review_request import ReferralExpiryWorkflow, ReviewRequestWorkflow
 from workflows.system import SystemCheckWorkflow
+from workflows.webhooks import DeliverWebhookWorkflow
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ def wiring(settings: Settings, sessions: async_sessionmaker[AsyncSession], ident
     publishing = PublishingActivities(sessions, settings)
     schedules = ScheduleActivities(sessions)
     housekeeping = HousekeepingActivities(sessions)
+    backups = BackupActivities(sessions, settings)
+    webhooks = WebhookActivities(sessions, settings)
     return [
         QueueWiring(
             kind=QueueKind.MAIN,
@@ -58,6 +64,9 @@ def wiring(settings: Settings, sessions: async_sessionmaker[AsyncSession], ident
                 PublishContentWorkflow,
                 ScheduledGenerationWorkflow,
                 HousekeepingWorkflow,
+                BackupWorkflow,
+                RestoreWorkflow,
+                DeliverWebhookWorkflow,
             ],
             activities=[
                 system.record_system_check,
@@ -80,6 +89,12 @@ def wiring(settings: Settings, sessions: async_sessionmaker[AsyncSession], ident
                 publishing.prepare_publication,
                 schedules.start_scheduled_content,
                 housekeeping.delete_expired_idempotency_records,
+                backups.create_backup,
+                backups.verify_backup,
+                backups.stop_workflows,
+                backups.restore_backup,
+                webhooks.attempt_delivery,
+                webhooks.record_given_up,
             ],
         ),
         # Personalised messages are written here, at most BAS_LLM_MAX_CONCURRENT at a time per worker.

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentUser, IdempotencyKey, SessionDep, SettingsDep, TemporalDep
+from api.deps import CurrentUser, IdempotencyKey, LeadWriter, SessionDep, SettingsDep, TemporalDep
 from api.idempotent import CONFLICT_DOC, created_or_merged, duplicate_doc, respond_once
+from api.lead_capture import as_seen_by_caller
 from api.pagination import EndpointsPage, items_page
 from schemas.common import ItemsPage, Success
 from schemas.ids import EndpointsId
@@ -46,7 +47,7 @@ def _interaction(interaction: object) -> InteractionEndpointsPublic:
 )
 async def create_lead(
     body: LeadCreate,
-    user: CurrentUser,
+    user: LeadWriter,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
@@ -57,7 +58,7 @@ async def create_lead(
 
     async def create() -> idempotency.StoredResponse:
         created = await leads.create(session, temporal, settings, user, body)
-        public = _lead(created.lead).model_dump(mode="json")
+        public = as_seen_by_caller(_lead(created.lead).model_dump(mode="json"))
         return created_or_merged(public, duplicate=created.duplicate)
 
     return await respond_once(session, user, request, idempotency_key, body, create)

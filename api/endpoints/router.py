@@ -3,17 +3,22 @@
 from fastapi import APIRouter
 
 from api.endpoints import (
+    api_keys,
+    audit,
+    backups,
     content_analytics,
     content_generation,
     content_schedules,
     inbound,
     lead_nurturing,
     lead_nurturing_analytics,
+    privacy,
     review_referral,
     review_referral_analytics,
     system,
     token,
     users,
+    webhooks,
 )
 
 token_router = token.router
@@ -29,5 +34,10 @@ for module in (
     inbound,
     users,
     system,
+    webhooks,
+    privacy,
+    api_keys,
+    audit,
+    backups,
 ):
     router.include_router(module.router)

@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from api.deps import CurrentUser, IdempotencyKey, SessionDep, SettingsDep, TemporalDep
+from api.deps import CurrentUser, IdempotencyKey, LeadWriter, SessionDep, SettingsDep, TemporalDep
 from api.idempotent import CONFLICT_DOC, created_or_merged, duplicate_doc, respond_once
+from api.lead_capture import as_seen_by_caller
 from api.pagination import ResourcesPage, data_page
 from schemas.common import DataPage
 from schemas.enums import Role
@@ -40,7 +41,7 @@ router = APIRouter(prefix="/leads", tags=["leads"])
 )
 async def create_lead(
     body: LeadCreate,
-    user: CurrentUser,
+    user: LeadWriter,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
@@ -51,7 +52,7 @@ async def create_lead(
 
     async def create() -> idempotency.StoredResponse:
         created = await leads.create(session, temporal, settings, user, body)
-        public = LeadPublic.model_validate(created.lead).model_dump(mode="json")
+        public = as_seen_by_caller(LeadPublic.model_validate(created.lead).model_dump(mode="json"))
         return created_or_merged(public, duplicate=created.duplicate)
 
     return await respond_once(session, user, request, idempotency_key, body, create)

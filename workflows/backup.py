@@ -1,0 +1,76 @@
+"""``BackupWorkflow`` (``backup/{backup_id}``) and ``RestoreWorkflow`` (``restore/{restore_id}``).
+
+A restore checks the backup first, then stops the scope's workflows in flight, then replaces the data; a
+backup that fails the check stops nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.backup import BackupActivities
+    from schemas.backups import BackupInput, BackupResult, RestoreInput, RestoreResult, StopWorkflowsInput
+
+# A backup or restore is one long activity: it heartbeats its progress, so a dead worker is noticed in
+# minutes and the work starts over on another (a restore is one transaction, so a lost attempt left nothing).
+DATA_TIMEOUT = timedelta(hours=2)
+HEARTBEAT_TIMEOUT = timedelta(minutes=1)
+DATA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=3)
+STOP_TIMEOUT = timedelta(minutes=10)
+RESTORE_START_DEADLINE = timedelta(minutes=5)
+"""A restore no worker picked up within this is refused: data replaced long after it was asked for surprises."""
+
+
+@workflow.defn
+class BackupWorkflow:
+    @workflow.run
+    async def run(self, input: BackupInput) -> BackupResult:
+        return await workflow.execute_activity_method(
+            BackupActivities.create_backup,
+            input,
+            start_to_close_timeout=DATA_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=DATA_RETRY,
+        )
+
+
+@workflow.defn
+class RestoreWorkflow:
+    @workflow.run
+    async def run(self, input: RestoreInput) -> RestoreResult:
+        waited = workflow.now() - input.requested_at
+        if waited > RESTORE_START_DEADLINE:
+            raise ApplicationError(
+                f"restore {input.restore_id} waited {waited.total_seconds():.0f}s for a worker; not run so late: "
+                "ask for it again",
+                type="RestoreTooLate",
+                non_retryable=True,
+            )
+        await workflow.execute_activity_method(
+            BackupActivities.verify_backup,
+            input,
+            start_to_close_timeout=DATA_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=DATA_RETRY,
+        )
+        stopped = await workflow.execute_activity_method(
+            BackupActivities.stop_workflows,
+            StopWorkflowsInput(
+                company_id=input.company_id, backup_id=input.backup_id, grace_seconds=input.stop_grace_seconds
+            ),
+            start_to_close_timeout=STOP_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+        )
+        restored = await workflow.execute_activity_method(
+            BackupActivities.restore_backup,
+            input,
+            start_to_close_timeout=DATA_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=DATA_RETRY,
+        )
+        return restored.model_copy(update={"workflows": stopped})
