@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev test lint pytest setup postgres chromium bench
+.PHONY: dev test lint pytest setup postgres chromium redis bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,16 +26,22 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || \
 	  (echo "installing Chromium (apt)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
+# The scale-out test (tests/scale) starts its own Redis for the rate limits several API processes share.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || \
+	  (echo "installing Redis server (apt)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null)
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-pytest: setup postgres chromium
+pytest: setup postgres chromium redis
 	$(BIN)/pytest
 
 test: lint pytest  ## everything CI runs
 
-bench: setup  ## print benchmark figures (leads API on SQLite vs PostgreSQL, follow-up workflow, login); not tests
-	$(BIN)/python -m bench
+# `make bench` runs every benchmark (about 15 minutes on 2 cores); `make bench BENCH="read_paths --quick"` a few.
+bench: setup postgres  ## print benchmark figures and write bench/results/*.json; not tests
+	$(BIN)/python -m bench $(BENCH)
 

@@ -5,9 +5,14 @@ A message goes to a contact, a lead or a customer (``db.contacts``); what differ
 timeline of interactions) is decided here, in one place, so every automation sends the same way.
 
 A message moves through ``message_deliveries``: ``compose_message`` writes it ``pending`` (or ``skipped``);
-``deliver_message`` commits ``sending`` *before* calling the provider, then writes the outcome. A retried
-attempt that finds ``sending`` cannot know whether the provider took the message, so it records ``unknown``
-instead of sending again.
+``deliver_message`` commits ``sending`` *before* calling the provider, then writes the outcome. When the answer
+is lost (a timeout after the message left, a killed worker, a database that went away before the outcome was
+written) the row stays ``sending`` and the next attempt *resolves* it rather than guessing: an email is sent
+again under the same Message-ID (``<{delivery_id}@{domain}>``, on every try), which the recipient's mail system
+collapses into one; for an SMS the provider's message list is asked first and the message is sent only if the
+provider has no such message. Only what that cannot settle ends ``unknown``: counted on the run
+(``results.unresolved``), shown on the lead's timeline and the health report, and resent by a person
+(``resend_delivery``, started by ``POST /v1/deliveries/{id}/resend``).
 
 The activities are thin wrappers over ``compose``, ``deliver`` and ``send``, so an activity that sends to many
 contacts at once (a newsletter batch) goes through exactly the same steps for each of them.
@@ -15,7 +20,10 @@ contacts at once (a newsletter batch) goes through exactly the same steps for ea
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -32,7 +40,7 @@ from activities.messaging import email as email_channel
 from activities.messaging import sms as sms_channel
 from activities.messaging.context import template_context
 from activities.messaging.llm import Recipient, first_name, writer_for
-from activities.messaging.outcome import ProviderUnavailable, SendResult
+from activities.messaging.outcome import OutcomeUnresolved, ProviderUnavailable, SendResult
 from activities.messaging.send_window import WindowNeverOpens, next_send_time
 from core.config import Settings
 from core.ids import new_id
@@ -57,6 +65,7 @@ from schemas.messaging import (
     DeliveryOutcome,
     FinishRunInput,
     PlanSendInput,
+    ResendDeliveryInput,
     StepInput,
     contact_kind,
 )
@@ -68,6 +77,20 @@ TERMINAL = frozenset({"sent", "recorded", "suppressed", "skipped", "failed", "un
 
 INTERACTION_CHANNEL = "automated_workflow"
 MAX_SUBJECT = 500  # message_deliveries.subject
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """Who a message is for and which run and step wrote it: what the lead's timeline records with it."""
+
+    contact_id: str
+    run_id: str | None
+    step: int | None = None
+    template_key: str | None = None
+
+    @classmethod
+    def of(cls, input: StepInput) -> _Origin:
+        return cls(input.contact_id, input.run_id, input.step, input.step_spec.template_key)
 
 
 @dataclass(frozen=True)
@@ -116,12 +139,20 @@ class OutboundActivities:
     @activity.defn
     async def compose_message(self, input: StepInput) -> ComposedMessage:
         """Render the step's template with the contact's current data into a pending delivery row."""
-        return await self.compose(input)
+        async with _kept_alive():
+            return await self.compose(input)
 
     @activity.defn
     async def deliver_message(self, input: StepInput) -> DeliveryOutcome:
         """Check suppression, send once, record the outbound interaction."""
-        return await self.deliver(input)
+        async with _kept_alive():
+            return await self.deliver(input)
+
+    @activity.defn
+    async def resend_delivery(self, input: ResendDeliveryInput) -> DeliveryOutcome:
+        """Settle a delivery left ``unknown``: resend the email under its Message-ID, or ask the SMS provider first."""
+        async with _kept_alive():
+            return await self.resend(input.delivery_id)
 
     async def send(self, input: StepInput) -> DeliveryOutcome:
         """Compose, then deliver unless nothing can be sent: one message, idempotent under its key."""
@@ -201,24 +232,22 @@ class OutboundActivities:
                 )
             if delivery.status in TERMINAL:
                 return _outcome(delivery)
-            if delivery.status == "sending":
-                delivery.status = "unknown"
-                delivery.error = "an earlier attempt called the provider and did not record its answer"
-                log.warning(
-                    "delivery %s was left sending by an earlier attempt; recorded as unknown, not resent", delivery.id
-                )
-                self._add_send_action(session, delivery)
-                return _outcome(delivery)
+            # An earlier attempt called the provider and never wrote its answer: resolve, do not send blindly.
+            unconfirmed = delivery.status == "sending"
             contact = await load_contact(session, delivery.company_id, input.contact_id)
             company = await session.get(Company, delivery.company_id)
             if contact is None or company is None:
                 who = contact_kind(input.contact_id).value
+                if unconfirmed:
+                    return self._leave_unknown(session, delivery, f"the {who} was deleted since")
                 delivery.status, delivery.error = "skipped", f"the {who} was deleted before the message went out"
                 self._add_send_action(session, delivery)
                 return _outcome(delivery)
             # Checked here, right before the provider call, not when the sequence started.
             reason = await _suppression(session, delivery, contact)
             if reason is not None:
+                if unconfirmed:
+                    return self._leave_unknown(session, delivery, reason)
                 delivery.status, delivery.error = "suppressed", reason
                 log.info("delivery %s to %s suppressed: %s", delivery.id, contact.id, reason)
                 self._add_send_action(session, delivery)
@@ -232,19 +261,62 @@ class OutboundActivities:
                     contact.id,
                     delivery.channel,
                 )
-                self._record_outbound(session, delivery, contact, input, "recorded")
+                self._record_outbound(session, delivery, contact, _Origin.of(input), "recorded")
                 return _outcome(delivery)
             message = self._email(delivery, contact, company) if delivery.channel == Channel.email else None
             if message is not None:
                 delivery.provider_message_id = message["Message-ID"]
             delivery.status = "sending"
-        # Committed: from here on a retried attempt finds "sending" and never calls the provider again.
+        # Committed: from here on a retried attempt finds "sending" and resolves it instead of sending blindly.
         try:
-            result = await self._send(delivery, message)
+            result = await (self._resolve(delivery, message) if unconfirmed else self._send(delivery, message))
         except ProviderUnavailable:
-            await self._back_to_pending(delivery.id)
+            await self._back_to(delivery.id, "pending")
             raise
-        return await self._settle(delivery.id, input, result)
+        if result.status == "unknown" and not unconfirmed:
+            # The provider may still be working on it: Temporal's next attempt, after a backoff, resolves it.
+            log.warning(
+                "%s %s to %s: no answer from the provider (%s); the next attempt resolves it",
+                delivery.channel,
+                delivery.id,
+                input.contact_id,
+                result.error,
+            )
+            raise OutcomeUnresolved(f"delivery {delivery.id}: {result.error}")
+        return await self._settle(delivery.id, _Origin.of(input), result)
+
+    async def resend(self, delivery_id: str) -> DeliveryOutcome:
+        """``resend_delivery``'s work: a person asked to settle a delivery no attempt could."""
+        async with transaction(self._sessions) as session:
+            delivery = await session.get(MessageDelivery, delivery_id, with_for_update=True)
+            if delivery is None:
+                raise ApplicationError(f"delivery {delivery_id} no longer exists", type="NotFound", non_retryable=True)
+            if delivery.status not in ("unknown", "sending"):
+                return _outcome(delivery)  # settled meanwhile (by another resend, or a person)
+            contact_id = delivery.lead_id or delivery.customer_id
+            contact = await load_contact(session, delivery.company_id, contact_id) if contact_id else None
+            company = await session.get(Company, delivery.company_id)
+            if contact is None or company is None:
+                return self._leave_unknown(session, delivery, "the contact was deleted since")
+            reason = await _suppression(session, delivery, contact)
+            if self._provider(Channel(delivery.channel)) == "recorded":
+                reason = f"no {delivery.channel} provider is configured any more"
+            if reason is not None:
+                return self._leave_unknown(session, delivery, reason)
+            message = self._email(delivery, contact, company) if delivery.channel == Channel.email else None
+            delivery.status = "sending"
+            origin = _Origin(contact.id, delivery.workflow_run_id)
+        log.info("resending %s %s to %s, as asked", delivery.channel, delivery.id, contact.id)
+        try:
+            result = await self._resolve(delivery, message)
+        except ProviderUnavailable:
+            await self._back_to(delivery.id, "unknown")  # nothing new went out; the first try is still unconfirmed
+            raise
+        outcome = await self._settle(delivery.id, origin, result)
+        if delivery.workflow_run_id is not None:
+            async with transaction(self._sessions) as session:
+                await _recount_finished_run(session, delivery.workflow_run_id)
+        return outcome
 
     @activity.defn
     async def finish_run(self, input: FinishRunInput) -> None:
@@ -256,13 +328,9 @@ class OutboundActivities:
                 return
             if run.status == input.status and run.completed_at is not None:
                 return  # a retried attempt whose first try committed
-            delivered = await session.scalar(
-                select(func.count())
-                .select_from(MessageDelivery)
-                .where(MessageDelivery.workflow_run_id == run.id, MessageDelivery.status.in_(DELIVERED))
-            )
-            # Counted from the deliveries, not the workflow's tally: an "unknown" outcome is not a known send.
-            results = {**input.results, "messages_sent": delivered or 0, "stopped_by": input.stopped_by}
+            # Counted from the deliveries, not the workflow's tally: an "unknown" outcome is not a known send, and
+            # a run whose message stayed unknown still finishes, saying so in ``unresolved``.
+            results = {**input.results, **await _tally(session, run.id), "stopped_by": input.stopped_by}
             run.status = input.status
             run.error = input.error or run.error
             run.completed_at = utcnow()
@@ -326,6 +394,7 @@ class OutboundActivities:
         link = email_channel.unsubscribe_url(self._settings, company.id, contact.id)
         return email_channel.build_message(
             self._settings,
+            delivery_id=delivery.id,
             recipient=delivery.recipient,
             recipient_name=contact.name,
             subject=delivery.subject or f"A message from {company.name}",
@@ -338,16 +407,49 @@ class OutboundActivities:
             return await email_channel.send(self._settings, message, delivery.recipient)
         return await sms_channel.send(self._settings, delivery.recipient, sms_channel.with_opt_out(delivery.body))
 
-    async def _back_to_pending(self, delivery_id: str) -> None:
-        """Nothing reached the provider, so the next attempt may try again."""
+    async def _resolve(self, delivery: MessageDelivery, message: EmailMessage | None) -> SendResult:
+        """Settle a message an earlier try may or may not have handed over, without ever doubling it."""
+        if message is not None:
+            log.warning(
+                "email %s: an earlier try's outcome is unknown; sending it again under the same Message-ID %s",
+                delivery.id,
+                message["Message-ID"],
+            )
+            return await self._send(delivery, message)
+        text = sms_channel.with_opt_out(delivery.body)
+        found = await sms_channel.find_sent(self._settings, delivery.recipient, text, delivery.created_at)
+        if found is not None:
+            log.info(
+                "sms %s: the provider has it (%s, %s); not sent again",
+                delivery.id,
+                found.status,
+                found.provider_message_id,
+            )
+            return found
+        log.warning(
+            "sms %s: an earlier try's outcome is unknown and the provider has no such message; sending it", delivery.id
+        )
+        return await self._send(delivery, message)
+
+    async def _back_to(self, delivery_id: str, status: str) -> None:
+        """Nothing reached the provider on this try: ``pending`` lets the next attempt send, ``unknown`` keeps an
+        earlier unconfirmed try's doubt."""
         async with transaction(self._sessions) as session:
             await session.execute(
                 update(MessageDelivery)
                 .where(MessageDelivery.id == delivery_id, MessageDelivery.status == "sending")
-                .values(status="pending")
+                .values(status=status)
             )
 
-    async def _settle(self, delivery_id: str, input: StepInput, result: SendResult) -> DeliveryOutcome:
+    def _leave_unknown(self, session: AsyncSession, delivery: MessageDelivery, why: str) -> DeliveryOutcome:
+        """An unconfirmed message that must not go out again now: it stays unknown, and says why."""
+        delivery.status = "unknown"
+        delivery.error = f"an earlier try's outcome is unknown and it was not sent again: {why}"
+        log.warning("%s %s left unknown, not resent: %s", delivery.channel, delivery.id, why)
+        self._add_send_action(session, delivery)
+        return _outcome(delivery)
+
+    async def _settle(self, delivery_id: str, origin: _Origin, result: SendResult) -> DeliveryOutcome:
         async with transaction(self._sessions) as session:
             delivery = await session.get(MessageDelivery, delivery_id, with_for_update=True)
             if delivery is None:
@@ -359,30 +461,31 @@ class OutboundActivities:
                 return _outcome(delivery)
             delivery.provider_message_id = result.provider_message_id or delivery.provider_message_id
             if result.status == "sent":
-                contact = await load_contact(session, delivery.company_id, input.contact_id)
-                self._record_outbound(session, delivery, contact, input, "sent")
+                contact = await load_contact(session, delivery.company_id, origin.contact_id)
+                self._record_outbound(session, delivery, contact, origin, "sent")
                 log.info(
                     "sent %s %s to %s (provider id %s)",
                     delivery.channel,
                     delivery.id,
-                    input.contact_id,
+                    origin.contact_id,
                     delivery.provider_message_id,
                 )
             else:
                 delivery.status, delivery.error = result.status, result.error
                 log.warning(
-                    "%s %s to %s: %s (%s)",
+                    "%s %s to %s: %s (%s)%s",
                     delivery.channel,
                     delivery.id,
-                    input.contact_id,
+                    origin.contact_id,
                     result.status,
                     result.error,
+                    f"; unresolved: POST /v1/deliveries/{delivery.id}/resend" if result.status == "unknown" else "",
                 )
                 self._add_send_action(session, delivery)
             return _outcome(delivery)
 
     def _record_outbound(
-        self, session: AsyncSession, delivery: MessageDelivery, contact: Contact | None, input: StepInput, status: str
+        self, session: AsyncSession, delivery: MessageDelivery, contact: Contact | None, origin: _Origin, status: str
     ) -> None:
         """The delivery's outcome and, for a lead, its interaction, first-contact status and event, in one commit.
 
@@ -394,7 +497,7 @@ class OutboundActivities:
             delivery.sent_at = now
         self._add_send_action(session, delivery)
         if isinstance(contact, Lead):  # not a customer, and not deleted while the provider had the message
-            _add_to_timeline(session, delivery, contact, input, status, now)
+            _add_to_timeline(session, delivery, contact, origin, status, now)
 
     def _add_send_action(self, session: AsyncSession, delivery: MessageDelivery) -> None:
         # Without a run row (deleted) or when the caller keeps its own account, the delivery row tells the story.
@@ -416,15 +519,11 @@ class OutboundActivities:
 
 
 def _add_to_timeline(
-    session: AsyncSession, delivery: MessageDelivery, lead: Lead, input: StepInput, status: str, now: datetime
+    session: AsyncSession, delivery: MessageDelivery, lead: Lead, origin: _Origin, status: str, now: datetime
 ) -> None:
     """The lead's outbound interaction, its first-contact status and their events."""
-    meta: dict[str, Any] = {
-        "template_id": input.step_spec.template_key,
-        "delivery_id": delivery.id,
-        "workflow_run_id": input.run_id,
-        "step": input.step,
-    }
+    written_by = {"template_id": origin.template_key, "workflow_run_id": origin.run_id, "step": origin.step}
+    meta: dict[str, Any] = {"delivery_id": delivery.id} | {k: v for k, v in written_by.items() if v is not None}
     if delivery.subject:
         meta["subject"] = delivery.subject
     interaction = Interaction(
@@ -448,6 +547,52 @@ def _add_to_timeline(
         lead.status, lead.status_changed_at = LeadStatus.contacted, now
         change = db_events.status_changed(lead.id, LeadStatus.new, LeadStatus.contacted)
         db_events.record(session, delivery.company_id, "lead.status_changed", lead.id, change)
+
+
+async def _tally(session: AsyncSession, run_id: str) -> dict[str, int]:
+    """The run's messages the contact got, and those whose outcome nobody could settle."""
+    rows = await session.execute(
+        select(MessageDelivery.status, func.count())
+        .where(MessageDelivery.workflow_run_id == run_id)
+        .group_by(MessageDelivery.status)
+    )
+    counts: dict[str, int] = {status: count for status, count in rows}
+    return {
+        "messages_sent": sum(counts.get(status, 0) for status in DELIVERED),
+        "unresolved": counts.get("unknown", 0),
+    }
+
+
+async def _recount_finished_run(session: AsyncSession, run_id: str) -> None:
+    """A resend after the run finished: its figures follow the deliveries (only runs ``finish_run`` wrote)."""
+    run = await session.get(WorkflowRun, run_id, with_for_update=True)
+    if run is None or run.completed_at is None or "unresolved" not in (run.results or {}):
+        return
+    run.results = {**run.results, **await _tally(session, run_id)}
+
+
+@contextlib.asynccontextmanager
+async def _kept_alive() -> AsyncIterator[None]:
+    """Heartbeat in the background while a provider or an LLM takes its time.
+
+    The workflow's heartbeat timeout can then stay short: an attempt whose worker died (kill -9) is retried within
+    seconds, not after the two-minute start-to-close timeout, and the retry resolves what that attempt left.
+    """
+    timeout = activity.info().heartbeat_timeout
+
+    async def beat(every: float) -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every)
+
+    beating = asyncio.create_task(beat(timeout.total_seconds() / 3)) if timeout else None
+    try:
+        yield
+    finally:
+        if beating is not None:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
 
 
 def _run_event_type(status: str) -> str:

@@ -25,7 +25,9 @@ from services.users import require_role
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/token", auto_error=False)
 
 
-def get_settings(request: Request) -> Settings:
+# The cheap dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a worker
+# thread, a thread hop per request for reading an attribute.
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -122,7 +124,7 @@ async def get_manager(user: CurrentUser) -> User:
 ManagerUser = Annotated[User, Depends(get_manager, scope="function")]
 
 
-def get_temporal(request: Request) -> Client:
+async def get_temporal(request: Request) -> Client:
     client: Client | None = request.app.state.temporal
     if client is None:
         raise ServiceUnavailable("Temporal is not reachable; workflows cannot be started right now")
@@ -132,7 +134,7 @@ def get_temporal(request: Request) -> Client:
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 
-def get_temporal_if_connected(request: Request) -> Client | None:
+async def get_temporal_if_connected(request: Request) -> Client | None:
     # Unlike TemporalDep this never answers 503: an opt-out or a reply must be recorded even while Temporal
     # is away (the change stands; telling running sequences is best effort and logged).
     client: Client | None = request.app.state.temporal

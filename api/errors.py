@@ -10,12 +10,14 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.console.errors import console_error_page, sign_in_redirect
 from api.console.session import LoginRequired
 from api.surfaces import Surface, surface_of
-from schemas.common import readable_errors
+from schemas.common import EndpointsError, ResourcesError, readable_errors
 from services.errors import DomainError, InvalidField, NotFound
 
 log = logging.getLogger("api.errors")
@@ -108,8 +110,56 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return error_response(request, 500, message, extra={"request_id": request_id}, headers={"X-Request-ID": request_id})
 
 
+# The database refused or dropped the connection, or the pool had none to give: the request's one transaction
+# was rolled back, so a client may send it again (with its Idempotency-Key) once the database is back.
+DATABASE_UNAVAILABLE = "The database is unavailable right now, so the request was not carried out; retry in a moment"
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    log.error(
+        "database unavailable on %s %s (request %s): %s",
+        request.method,
+        request.url.path,
+        _request_id(request),
+        str(exc).splitlines()[0][:300],
+    )
+    return error_response(request, 503, DATABASE_UNAVAILABLE, headers={"Retry-After": "5"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for unavailable in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)
+
+
+# The answers any route of a surface can give besides its own success, declared once per surface (applied to
+# its router) so the OpenAPI documents say what a client must handle: the auth and role checks, the tenant
+# scope (another company's record is a 404), the body cap, the rate limiter and a dependency being down.
+_ERROR_ANSWERS = {
+    400: "The body could not be read (malformed, or not the content type the route takes)",
+    401: "No valid token or API key",
+    403: "Your role (or your API key's scope) does not allow this",
+    404: "No such record in your company",
+    409: "Conflicts with the current state (a duplicate, or a record in a state that does not allow it)",
+    413: "The request body is larger than the cap (BAS_MAX_BODY_BYTES)",
+    422: "What to fix, by field",
+    429: "Too many requests; retry after the Retry-After header's seconds",
+    503: "A service this call needs (Temporal, the database) is unavailable; retry later",
+}
+_RETRY_AFTER = {"Retry-After": {"description": "seconds until a request is allowed", "schema": {"type": "string"}}}
+
+
+def _error_responses(model: type[ResourcesError | EndpointsError]) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {"model": model, "description": text, **({"headers": _RETRY_AFTER} if status == 429 else {})}
+        for status, text in _ERROR_ANSWERS.items()
+    }
+
+
+RESOURCES_ERROR_RESPONSES = _error_responses(ResourcesError)
+"""``responses=`` for the ``/v1`` router."""
+ENDPOINTS_ERROR_RESPONSES = _error_responses(EndpointsError)
+"""``responses=`` for the ``/token`` and ``/api`` routers."""

@@ -18,8 +18,9 @@ from api.console.router import static_files as console_static
 from api.console.session import CONSOLE_PATH
 from api.endpoints.router import router as endpoints_router
 from api.endpoints.router import token_router
-from api.errors import install_error_handlers
+from api.errors import ENDPOINTS_ERROR_RESPONSES, install_error_handlers
 from api.forms import router as forms_router
+from api.limits import BodyLimitMiddleware
 from api.links import router as links_router
 from api.middleware import RateLimitMiddleware, RequestIdMiddleware
 from api.resources.router import router as resources_router
@@ -93,15 +94,17 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
     app.state.api_usage = ApiUsage()
     install_error_handlers(app)
     app.include_router(resources_router)
-    app.include_router(token_router)
+    app.include_router(token_router, responses=ENDPOINTS_ERROR_RESPONSES)
     app.include_router(endpoints_router)
-    app.include_router(links_router)  # /c/{link_id}: click-tracked links, public
+    app.include_router(links_router, responses=ENDPOINTS_ERROR_RESPONSES)  # /c/{link_id}: click-tracked links, public
     app.include_router(forms_router)  # /forms/{form_id}: public lead forms
     app.include_router(console_router)  # /app: the web console
     app.include_router(console_root_router)  # / leads to the console
     app.mount(f"{CONSOLE_PATH}/static", console_static, name="console-static")
     # Inside the rate limiter: a call refused with 429 is not counted, and the token it decoded is reused.
     app.add_middleware(ApiUsageMiddleware, settings=settings, usage=app.state.api_usage)
+    # Inside the rate limiter (a flood of oversized bodies is still throttled), outside every route.
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
     # Added last = runs first: every response, including 429s and CORS preflights, gets a request id.
     app.add_middleware(RateLimitMiddleware, settings=settings)
     app.add_middleware(

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerMinute
 from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -17,11 +16,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.errors import error_response
 from core import security
 from core.config import Settings
+from core.rate_limit_storage import async_storage
 
 log = logging.getLogger("api.access")
 
 # Load balancers and the docs must work even when a client has used up its budget; inbound provider
 # webhooks (authenticated by the secret key in their path) arrive in bursts from a few provider addresses.
+STORAGE_WARNING_INTERVAL_SECONDS = 60.0
 RATE_LIMIT_EXEMPT = ("/api/system/health", "/docs", "/redoc", "/openapi.json", "/api/lead-nurturing/inbound/")
 
 
@@ -77,10 +78,20 @@ class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
-        uri = settings.rate_limit_storage
-        self.limiter = MovingWindowRateLimiter(storage_from_string(uri if uri.startswith("async+") else f"async+{uri}"))
+        self.limiter = MovingWindowRateLimiter(async_storage(settings.rate_limit_storage))
         self.per_ip = RateLimitItemPerMinute(settings.rate_limit_per_ip_minute)
         self.per_user = RateLimitItemPerHour(settings.rate_limit_per_user_hour)
+        self._storage_warned_at = -STORAGE_WARNING_INTERVAL_SECONDS
+
+    def _storage_down(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._storage_warned_at >= STORAGE_WARNING_INTERVAL_SECONDS:  # one line a minute, not per request
+            self._storage_warned_at = now
+            log.error(
+                "rate limits are OFF: storage %s unreachable (%s); requests pass unlimited until it is back",
+                self.settings.rate_limit_storage.split("@")[-1],
+                exc,
+            )
 
     def _budgets(self, request: Request) -> list[_Budget]:
         client = request.client.host if request.client else "unknown"
@@ -102,10 +113,16 @@ class RateLimitMiddleware:
             return
         request = Request(scope)
         budgets = self._budgets(request)
-        allowed = True
-        for budget in budgets:
-            allowed = await self.limiter.hit(budget.item, budget.key) and allowed
-        stats = [(budget, await self.limiter.get_window_stats(budget.item, budget.key)) for budget in budgets]
+        try:
+            allowed = True
+            for budget in budgets:
+                allowed = await self.limiter.hit(budget.item, budget.key) and allowed
+            stats = [(budget, await self.limiter.get_window_stats(budget.item, budget.key)) for budget in budgets]
+        except Exception as exc:  # the storage (Redis) is down: any of its client's errors
+            # Fail open: the limits protect the service, so losing them for a while must not take it down.
+            self._storage_down(exc)
+            await self.app(scope, receive, send)
+            return
         tightest, window = min(stats, key=lambda pair: pair[1].remaining)
         headers = {
             "X-RateLimit-Limit": str(tightest.item.amount),

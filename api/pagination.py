@@ -10,13 +10,24 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query
 
-from schemas.common import MAX_PAGE_SIZE, DataPage, ItemsPage, Page, PageMeta, PageRequest, SortDirection
+from schemas.common import (
+    MAX_PAGE_NUMBER,
+    MAX_PAGE_SIZE,
+    DataPage,
+    ItemsPage,
+    Page,
+    PageMeta,
+    PageRequest,
+    ReportDay,
+    SortDirection,
+)
 
 T = TypeVar("T")
 
 
-def resources_page(
-    page: Annotated[int, Query(ge=1, description="Page number, from 1")] = 1,
+# The parameter dependencies are ``async def``: FastAPI would run a plain ``def`` in a worker thread per request.
+async def resources_page(
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE_NUMBER, description="Page number, from 1")] = 1,
     per_page: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page")] = 20,
     sort_by: Annotated[str | None, Query(description="Field to sort by")] = None,
     sort_dir: Annotated[SortDirection, Query(description="asc or desc")] = SortDirection.desc,
@@ -24,8 +35,8 @@ def resources_page(
     return PageRequest(page=page, size=per_page, sort_by=sort_by, sort_dir=sort_dir)
 
 
-def endpoints_page(
-    page: Annotated[int, Query(ge=1, description="Page number, from 1")] = 1,
+async def endpoints_page(
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE_NUMBER, description="Page number, from 1")] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page")] = 20,
     sort: Annotated[str | None, Query(description="Field to sort by")] = None,
     order: Annotated[SortDirection, Query(description="asc or desc")] = SortDirection.desc,
@@ -58,9 +69,9 @@ class DateRange:
     end: date | None
 
 
-def date_range(
-    start_date: Annotated[date | None, Query(description="first day, YYYY-MM-DD")] = None,
-    end_date: Annotated[date | None, Query(description="last day, YYYY-MM-DD (default today, UTC)")] = None,
+async def date_range(
+    start_date: Annotated[ReportDay | None, Query(description="first day, YYYY-MM-DD")] = None,
+    end_date: Annotated[ReportDay | None, Query(description="last day, YYYY-MM-DD (default today, UTC)")] = None,
 ) -> DateRange:
     return DateRange(start_date, end_date)
 

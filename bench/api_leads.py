@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx2
 
@@ -29,11 +30,18 @@ from bench.harness import (
     temporal_dev,
 )
 
-LEADS = 300
+
+@dataclass(frozen=True)
+class Sizes:
+    leads: int
+    list_rounds: int
+    """Each round reads every page of the company's leads once."""
+
+
+FULL = Sizes(leads=300, list_rounds=10)
+QUICK = Sizes(leads=100, list_rounds=3)
 BATCH = 50
 PER_PAGE = 100
-LIST_ROUNDS = 10
-"""Each round reads every page of the company's leads once."""
 WARM_UP = 5
 """Requests of each kind sent first and not counted: the first calls of a route pay one-off costs."""
 
@@ -83,7 +91,7 @@ class Backend:
         return listed
 
 
-async def _run() -> list[Backend]:
+async def _run(sizes: Sizes) -> list[Backend]:
     async with AsyncExitStack() as stack:
         temporal = await stack.enter_async_context(temporal_dev())
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bas-bench-")))
@@ -97,12 +105,12 @@ async def _run() -> list[Backend]:
             for _ in range(WARM_UP):
                 await backend.add_lead(None)
             await backend.read_all_pages(None)
-        for batch in range(LEADS // BATCH):
+        for batch in range(sizes.leads // BATCH):
             # Alternate who goes first, so neither backend always follows the other's writes.
             for backend in backends if batch % 2 == 0 else reversed(backends):
                 for _ in range(BATCH):
                     await backend.add_lead(backend.create)
-        for round_ in range(LIST_ROUNDS):
+        for round_ in range(sizes.list_rounds):
             for backend in backends if round_ % 2 == 0 else reversed(backends):
                 listed = await backend.read_all_pages(backend.listing)
                 if listed != backend.created:
@@ -110,14 +118,14 @@ async def _run() -> list[Backend]:
         return backends
 
 
-def _report(backends: list[Backend]) -> None:
+def _report(backends: list[Backend], sizes: Sizes) -> dict[str, Any]:
     sqlite, postgres = backends
     header = ["", *(b.name for b in backends), "sqlite/postgresql"]
     for title, kind in (
-        (f"POST /v1/leads: {LEADS} leads, one request at a time", "create"),
+        (f"POST /v1/leads: {sizes.leads} leads, one request at a time", "create"),
         (
             f"GET /v1/leads?per_page={PER_PAGE}: every page of {sqlite.created} leads, "
-            f"{LIST_ROUNDS} rounds ({len(sqlite.listing.seconds)} requests per backend)",
+            f"{sizes.list_rounds} rounds ({len(sqlite.listing.seconds)} requests per backend)",
             "listing",
         ),
     ):
@@ -142,7 +150,12 @@ def _report(backends: list[Backend]) -> None:
                 ],
             ],
         )
+    return {
+        "sizes": asdict(sizes),
+        **{f"{b.name}_{kind}": getattr(b, kind).summary() for b in backends for kind in ("create", "listing")},
+    }
 
 
-def main() -> None:
-    _report(asyncio.run(_run()))
+def main(quick: bool = False) -> dict[str, Any]:
+    sizes = QUICK if quick else FULL
+    return _report(asyncio.run(_run(sizes)), sizes)

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import activity
 from temporalio.api.testservice.v1 import LockTimeSkippingRequest, UnlockTimeSkippingRequest
@@ -32,6 +33,7 @@ from schemas.temporal import QueueKind, task_queue
 from workflows.lead_follow_up import LeadFollowUpWorkflow
 
 CONCURRENT = 20
+QUICK_CONCURRENT = 5
 STEP_DELAYS_HOURS = (0, 24, 24)
 """Each step waits this long after the previous one: messages at 0h, 24h and 48h."""
 SIMULATED_DAYS = sum(STEP_DELAYS_HOURS) / 24
@@ -134,7 +136,7 @@ async def _batch(env: WorkflowEnvironment, queue: str, sequences: int) -> Batch:
     return Batch(sequences, wall, [seconds for _, seconds in ended], list(days))
 
 
-async def _run() -> tuple[Batch, Batch]:
+async def _run(concurrent: int) -> tuple[Batch, Batch]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"), data_converter=pydantic_data_converter
     )
@@ -147,12 +149,12 @@ async def _run() -> tuple[Batch, Batch]:
             activities=[plan_send_time, compose_message, deliver_message, finish_run],
         ):
             await _batch(env, queue, 1)  # warm-up: the sandbox imports the workflow's modules once
-            return await _batch(env, queue, 1), await _batch(env, queue, CONCURRENT)
+            return await _batch(env, queue, 1), await _batch(env, queue, concurrent)
     finally:
         await env.shutdown()
 
 
-def _report(alone: Batch, together: Batch) -> None:
+def _report(alone: Batch, together: Batch) -> dict[str, Any]:
     batches = (alone, together)
     table(
         f"Lead follow-up, {len(STEP_DELAYS_HOURS)} steps at 0h/24h/48h, time-skipping server, activity doubles",
@@ -181,7 +183,16 @@ def _report(alone: Batch, together: Batch) -> None:
             ],
         ],
     )
+    return {
+        batch_name: {
+            "sequences": batch.sequences,
+            "wall_seconds": round(batch.wall_seconds, 3),
+            "median_seconds_per_sequence": round(statistics.median(batch.each_seconds), 3),
+            "simulated_days_per_wall_second": round(batch.sequences * SIMULATED_DAYS / batch.wall_seconds, 2),
+        }
+        for batch_name, batch in (("alone", alone), ("concurrent", together))
+    }
 
 
-def main() -> None:
-    _report(*asyncio.run(_run()))
+def main(quick: bool = False) -> dict[str, Any]:
+    return _report(*asyncio.run(_run(QUICK_CONCURRENT if quick else CONCURRENT)))

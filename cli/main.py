@@ -123,6 +123,7 @@ def dev(
         worker_task = asyncio.create_task(run_worker(settings, stop=stop_worker))
         typer.secho(
             "\nBusiness Automation System is running\n"
+            f"  Console        http://localhost:{api_port}/app/   (open this in a browser)\n"
             f"  API            http://localhost:{api_port}   (docs: http://localhost:{api_port}/docs)\n"
             f"  Temporal UI    http://localhost:{ui_port}\n"
             f"  Temporal gRPC  127.0.0.1:{temporal_port}\n"

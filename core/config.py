@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     """``memory://`` for one API process, ``redis://host:6379`` when several replicas share limits."""
     public_base_url: str = "http://localhost:8000"
     """Where people reach the API (unsubscribe links in emails are built on it)."""
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    """The largest request body any route accepts (413 above it), whether it is sent with a Content-Length or
+    chunked. Free-form JSON fields have their own, smaller cap (64 KiB, 20 levels deep) in the schemas."""
+    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    """The larger body cap of the upload routes: the console's CSV lead import and inbound email (which may
+    carry attachments)."""
 
     # Temporal
     temporal_address: str = "localhost:7233"
@@ -99,6 +105,10 @@ class Settings(BaseSettings):
     """Default ROI assumption: staff minutes one automated message saves."""
     roi_minutes_per_content: float = Field(60.0, ge=0)
     """Default ROI assumption: staff minutes one generated content piece saves."""
+
+    worker_max_cached_workflows: int = Field(500, ge=0)
+    """Workflows each worker keeps in memory between their tasks (Temporal's sticky cache); an evicted one that
+    wakes up is replayed from its history. Bounds a worker's memory however many sequences are asleep."""
 
     log_level: str = "INFO"
 

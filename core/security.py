@@ -124,7 +124,7 @@ def verify_unsubscribe(settings: Settings, token: str) -> tuple[str, str] | None
     if not (company_id and contact_id and mac):
         return None
     expected = _mac(settings, "unsubscribe", f"{company_id}.{contact_id}")
-    return (company_id, contact_id) if hmac.compare_digest(mac, expected) else None
+    return (company_id, contact_id) if hmac.compare_digest(mac.encode(), expected.encode()) else None
 
 
 def inbound_key(settings: Settings, company_id: str) -> str:
@@ -136,7 +136,8 @@ def verify_inbound_key(settings: Settings, key: str) -> str | None:
     company_id, _, mac = key.partition(".")
     if not company_id or not mac:
         return None
-    return company_id if hmac.compare_digest(mac, _mac(settings, "inbound", company_id)) else None
+    # As bytes: compare_digest refuses (TypeError) a str with non-ASCII characters, and a key in a URL is any text.
+    return company_id if hmac.compare_digest(mac.encode(), _mac(settings, "inbound", company_id).encode()) else None
 
 
 # ---- API keys: ``bas_{scope}_{8 chars}`` is the prefix (public, unique), then ``_{secret}``.

@@ -72,7 +72,17 @@ class Lead(Timestamps, Base):
     __tablename__ = "leads"
     __table_args__ = (
         UniqueConstraint("company_id", "email"),
-        Index("ix_leads_company_status", "company_id", "status"),
+        # The list's orders and filters, each index ending in the sort column and the tie-breaker: a page's keys
+        # are read from the index alone, however deep the page (services.paging, docs/performance.md).
+        Index("ix_leads_company_created", "company_id", "created_at", "id"),
+        Index("ix_leads_company_updated", "company_id", "updated_at", "id"),
+        Index("ix_leads_company_name", "company_id", "name", "id"),
+        Index("ix_leads_company_email", "company_id", "email", "id"),
+        Index("ix_leads_company_status", "company_id", "status", "id"),
+        Index("ix_leads_company_status_created", "company_id", "status", "created_at", "id"),
+        Index("ix_leads_company_source_created", "company_id", "source", "created_at", "id"),
+        # ``tags @> '["vip"]'`` (the tags filter) on PostgreSQL; a plain index elsewhere.
+        Index("ix_leads_tags", "tags", postgresql_using="gin", postgresql_ops={"tags": "jsonb_path_ops"}),
     )
 
     id: Mapped[str] = id_column()
@@ -98,10 +108,16 @@ class Lead(Timestamps, Base):
 
 class Interaction(Base):
     __tablename__ = "interactions"
+    __table_args__ = (
+        # A lead's first reply after a message (the response-time analytics) is one index probe per lead; the
+        # lead's own interactions are its prefix.
+        Index("ix_interactions_lead_direction_created", "lead_id", "direction", "created_at"),
+        Index("ix_interactions_company_created", "company_id", "created_at"),
+    )
 
     id: Mapped[str] = id_column()
     company_id: Mapped[str] = company_fk()
-    lead_id: Mapped[str] = mapped_column(ForeignKey("leads.id", ondelete=_CASCADE), index=True)
+    lead_id: Mapped[str] = mapped_column(ForeignKey("leads.id", ondelete=_CASCADE))
     type: Mapped[str] = mapped_column(String(20))
     direction: Mapped[str] = mapped_column(String(10))
     content: Mapped[str | None] = mapped_column(Text)
@@ -118,6 +134,7 @@ class Sale(Timestamps, Base):
     """Declared before ``Customer``, whose lifetime value is computed from its rows."""
 
     __tablename__ = "sales"
+    __table_args__ = (Index("ix_sales_company_created", "company_id", "created_at"),)
 
     id: Mapped[str] = id_column()
     company_id: Mapped[str] = company_fk()
@@ -370,6 +387,7 @@ class WorkflowRun(Base):
     """One Temporal execution as the product sees it; Temporal keeps the full history."""
 
     __tablename__ = "workflow_runs"
+    __table_args__ = (Index("ix_workflow_runs_company_started", "company_id", "started_at"),)
 
     id: Mapped[str] = id_column()
     company_id: Mapped[str] = company_fk()
@@ -410,6 +428,14 @@ class MessageDelivery(Base):
     """
 
     __tablename__ = "message_deliveries"
+    __table_args__ = (
+        # The automated messages of a period: the sent ones by when they were sent (counted from the index alone),
+        # the others by when they were written.
+        Index("ix_message_deliveries_company_sent", "company_id", "sent_at", "status", "workflow_run_id"),
+        Index("ix_message_deliveries_company_created", "company_id", "created_at", "sent_at"),
+        # A run's messages (its foreign key), and its first delivered one from the index alone (response times).
+        Index("ix_message_deliveries_run_status", "workflow_run_id", "status", "sent_at", "created_at"),
+    )
 
     id: Mapped[str] = id_column()
     company_id: Mapped[str] = company_fk()

@@ -5,11 +5,15 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 
-from schemas.common import TimeZoneName
+from schemas.common import FreeFormJson, TimeZoneName
 
 SECRET_MASK = "********"  # noqa: S105 (a mask, not a secret)
 """What the API shows instead of a stored secret; sent back unchanged, it keeps the stored value."""
 _SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey")
+
+DEFAULT_SEND_WINDOW = "send_window"
+"""Company setting ``{"send_window": {"start": "09:00", "end": "17:00", "days": [0, 1, 2, 3, 4]}}``: the window
+for automations that set none of their own."""
 
 
 def _is_secret(key: str) -> bool:
@@ -132,7 +136,7 @@ class CompanyUpdate(BaseModel):
     logo_url: HttpUrl | None = None
     postal_address: str | None = Field(None, max_length=1000)
     timezone: TimeZoneName | None = None
-    settings: dict[str, Any] | None = None
+    settings: FreeFormJson | None = None
     integrations: IntegrationsPatch | None = Field(
         None,
         description=(

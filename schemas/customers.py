@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import AliasPath, BaseModel, ConfigDict, Field, PlainSerializer
 
 from schemas.common import TimeZoneName
+from schemas.ids import RecordId
 from schemas.leads import CustomFields, Notes, OptionalEmail, OptionalPhone, Tags
 from schemas.reviews import ReferralSummary, ReviewSummary
 
@@ -48,7 +49,7 @@ class CustomerCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     email: OptionalEmail = None
     phone: OptionalPhone = None
-    lead_id: str | None = None
+    lead_id: RecordId | None = None
     tags: Tags = Field(default_factory=list)
     custom_fields: CustomFields = Field(default_factory=dict)
     timezone: TimeZoneName | None = None
@@ -114,7 +115,7 @@ class SaleCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    customer_id: str
+    customer_id: RecordId
     service_id: str | None = Field(None, max_length=64)
     service_name: str | None = Field(None, max_length=200)
     amount: Amount

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BeforeValidator, PlainSerializer, StringConstraints
 
 # canonical prefix -> the noun the /api surface uses
 API_NOUNS: dict[str, str] = {
@@ -63,5 +63,16 @@ def from_api_id(value: str | None) -> str | None:
     return value
 
 
-EndpointsId = Annotated[str, BeforeValidator(from_api_id), PlainSerializer(to_api_id, return_type=str)]
+def _canonical_id(value: object) -> object:
+    # Anything but a string (a number, an object) is left for pydantic to refuse as "not a string".
+    return from_api_id(value) if isinstance(value, str) else value
+
+
+MAX_ID_LENGTH = 64
+"""Every id issued here is far shorter; a longer value names nothing and is refused before any lookup."""
+
+RecordId = Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH)]
+"""An id field on the ``/v1`` surface (``lead_x``)."""
+
+EndpointsId = Annotated[RecordId, BeforeValidator(_canonical_id), PlainSerializer(to_api_id, return_type=str)]
 """An id field on the ``/api`` surface: accepts ``lead-x`` or ``lead_x``, stores ``lead_x``, shows ``lead-x``."""

@@ -20,7 +20,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from schemas.common import TimeZoneName
+from schemas.common import FREE_FORM_LIMITS, FreeFormJson, TimeZoneName
 from schemas.ids import EndpointsId
 
 
@@ -134,7 +134,8 @@ def _unique(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
-Phone = Annotated[str, BeforeValidator(_strip), AfterValidator(normalize_phone)]
+PhoneText = Annotated[str, StringConstraints(max_length=64)]
+Phone = Annotated[PhoneText, BeforeValidator(_strip), AfterValidator(normalize_phone)]
 LeadEmail = Annotated[EmailStr, AfterValidator(str.lower)]
 OptionalPhone = Annotated[Phone | None, BeforeValidator(_blank_as_none)]
 OptionalEmail = Annotated[LeadEmail | None, BeforeValidator(_blank_as_none)]
@@ -156,7 +157,9 @@ EndpointsSource = Annotated[
 """A source as the ``/api`` surface shows it."""
 
 Notes = Annotated[str, Field(max_length=10_000)]
-CustomFields = Annotated[dict[str, Any], Field(description="free-form key/value data about the lead")]
+CustomFields = Annotated[
+    FreeFormJson, Field(description=f"free-form key/value data about the lead; {FREE_FORM_LIMITS}")
+]
 InteractionChannel = Annotated[
     str,
     Field(
@@ -281,7 +284,7 @@ class InteractionCreate(BaseModel):
     content: str | None = Field(None, max_length=MAX_CONTENT)
     channel: InteractionChannel = "manual"
     status: InteractionStatus | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: FreeFormJson = Field(default_factory=dict)
 
 
 class InteractionEndpointsCreate(InteractionCreate):

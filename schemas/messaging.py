@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.leads import Channel
 
@@ -140,3 +140,54 @@ class FinishRunInput(BaseModel):
     """Figures of the automation's own to keep on the run (a review's id, the referral issued...)."""
     error: str | None = None
     """Why a failed run failed, in words for the run's page."""
+
+
+class ResendDeliveryInput(BaseModel):
+    """A person asked to settle a delivery left ``unknown`` (``POST /v1/deliveries/{id}/resend``)."""
+
+    delivery_id: str
+    requested_by: str
+
+
+# ---- the deliveries API (``/v1/deliveries``)
+
+
+class DeliveryStatus(StrEnum):
+    pending = "pending"
+    sending = "sending"
+    sent = "sent"
+    recorded = "recorded"
+    suppressed = "suppressed"
+    skipped = "skipped"
+    failed = "failed"
+    unknown = "unknown"
+
+
+class DeliveryPublic(BaseModel):
+    """One outbound message as ``message_deliveries`` holds it (``unknown``: no attempt could settle whether the
+    provider took it; ``error`` says why)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    channel: str
+    recipient: str
+    subject: str | None
+    status: str
+    error: str | None
+    provider: str
+    provider_message_id: str | None = Field(description="the email's Message-ID, or the SMS provider's sid")
+    lead_id: str | None
+    customer_id: str | None
+    workflow_run_id: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class DeliveryResendAccepted(BaseModel):
+    """``POST /v1/deliveries/{id}/resend``: the resend runs in the background; read the delivery to see it settle."""
+
+    delivery_id: str
+    status: str = Field(description="the delivery's status when the resend was accepted (unknown)")
+    workflow_id: str
+    temporal_ui_url: str

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import AliasPath, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-from schemas.ids import EndpointsId
+from schemas.ids import EndpointsId, RecordId
 
 
 class ReviewPlatform(StrEnum):
@@ -122,8 +122,8 @@ class ReviewRequestCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: str
-    sale_id: str
+    customer_id: RecordId
+    sale_id: RecordId
     platform: PlatformIn | None = Field(None, description="default: the review config's platform, else Google")
     message_template: str | None = Field(
         None, max_length=100, description="a template of the active review_referral config (default: its request)"
@@ -271,7 +271,7 @@ class ReferralCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: str
+    customer_id: RecordId
     offer: Offer = Field(DEFAULT_OFFER, description="what the referred new customer gets")
     referrer_offer: Offer | None = Field(None, description="what the referring customer gets")
     max_uses: int | None = Field(None, ge=1, le=100_000, description="null: no limit")
@@ -295,7 +295,7 @@ class ReferralTrack(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    lead_id: str | None = Field(None, description="the referred lead; the same lead counts once")
+    lead_id: RecordId | None = Field(None, description="the referred lead; the same lead counts once")
 
 
 class ReferralUseRequest(BaseModel):

@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from schemas.auth import PASSWORD_MIN_LENGTH
+from schemas.common import FreeFormJson
 from schemas.enums import Role
 from schemas.ids import EndpointsId
 
@@ -31,7 +32,7 @@ class UserSelfUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, min_length=1, max_length=200)
-    settings: dict[str, Any] | None = None
+    settings: FreeFormJson | None = None
 
 
 class UserCreate(BaseModel):

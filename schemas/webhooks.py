@@ -7,7 +7,7 @@ means and an example of its ``data``. A name that is not in it cannot be subscri
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -202,6 +202,10 @@ EVENT_CATALOGUE: dict[str, EventTypePublic] = dict(
 )
 
 
+MAX_EVENTS = 100
+EventName = Annotated[str, Field(min_length=1, max_length=100)]
+
+
 def _subscribable(events: list[str]) -> list[str]:
     unknown = [name for name in events if name not in EVENT_CATALOGUE]
     if unknown:
@@ -217,7 +221,9 @@ class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(min_length=1, max_length=1000, description="http(s) URL on a public address")
-    events: list[str] = Field(min_length=1, description="Event names from GET /api/webhooks/events")
+    events: list[EventName] = Field(
+        min_length=1, max_length=MAX_EVENTS, description="Event names from GET /api/webhooks/events"
+    )
     secret: str | None = Field(
         None,
         min_length=WEBHOOK_SECRET_MIN_LENGTH,
@@ -235,7 +241,7 @@ class WebhookUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(None, min_length=1, max_length=1000)
-    events: list[str] | None = Field(None, min_length=1)
+    events: list[EventName] | None = Field(None, min_length=1, max_length=MAX_EVENTS)
     active: bool | None = Field(None, description="true re-enables a webhook the platform turned off")
     description: str | None = Field(None, max_length=500)
 

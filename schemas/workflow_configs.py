@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from schemas.common import FreeFormJson
 from schemas.leads import Channel
 from schemas.messaging import SendWindow
 from schemas.reviews import (
@@ -175,8 +176,8 @@ class WorkflowConfigCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     workflow_type: WorkflowType
     active: bool = True
-    triggers: dict[str, Any] = Field(default_factory=dict, description=_TRIGGERS_DOC)
-    actions: dict[str, Any] = Field(default_factory=dict, description=_ACTIONS_DOC)
+    triggers: FreeFormJson = Field(default_factory=dict, description=_TRIGGERS_DOC)
+    actions: FreeFormJson = Field(default_factory=dict, description=_ACTIONS_DOC)
     templates: dict[TemplateKey, TemplateText] = Field(
         default_factory=dict, max_length=MAX_TEMPLATES, description=_TEMPLATES_DOC
     )
@@ -189,8 +190,8 @@ class WorkflowConfigUpdate(BaseModel):
 
     name: str | None = Field(None, min_length=1, max_length=200)
     active: bool | None = None
-    triggers: dict[str, Any] | None = Field(None, description="replaces the stored triggers")
-    actions: dict[str, Any] | None = Field(
+    triggers: FreeFormJson | None = Field(None, description="replaces the stored triggers")
+    actions: FreeFormJson | None = Field(
         None,
         description="merged into the stored actions: given keys replace stored ones (`follow_up` as a whole "
         "list), a null value removes a key",

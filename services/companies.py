@@ -7,11 +7,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Company, User
 from schemas.common import readable_errors
-from schemas.companies import INTEGRATIONS, CompanyUpdate, without_masks
+from schemas.companies import DEFAULT_SEND_WINDOW, INTEGRATIONS, CompanyUpdate, without_masks
 from schemas.enums import Role
+from schemas.messaging import SendWindow
 from services.errors import InvalidField, NotFound
-from services.merge import deep_merge
+from services.merge import deep_merge, merge_bounded
 from services.users import require_role
+
+
+def _check_send_window(settings: dict[str, Any]) -> None:
+    stored = settings.get(DEFAULT_SEND_WINDOW)
+    if stored is None:
+        return
+    try:
+        SendWindow.model_validate(stored)
+    except ValidationError as exc:
+        field, message = readable_errors(exc.errors())[0]
+        raise InvalidField(f"settings.{DEFAULT_SEND_WINDOW}.{field}".rstrip("."), message) from exc
+
+
+async def default_send_window(session: AsyncSession, company_id: str) -> SendWindow | None:
+    """The company's send window for automations that set none of their own (checked when it was saved)."""
+    company = await session.get(Company, company_id)
+    stored = company.settings.get(DEFAULT_SEND_WINDOW) if company else None
+    return SendWindow.model_validate(stored) if stored else None
 
 
 async def current(session: AsyncSession, actor: User) -> Company:
@@ -33,7 +52,8 @@ async def update_current(session: AsyncSession, actor: User, body: CompanyUpdate
         if value is not None:
             setattr(company, field, str(value))
     if body.settings is not None:
-        company.settings = deep_merge(company.settings, body.settings)
+        company.settings = merge_bounded(company.settings, body.settings, "settings")
+        _check_send_window(company.settings)
     if body.integrations is not None:
         require_role(actor, Role.admin)  # they hold the passwords of the company's sites
         company.integrations = _merged_integrations(

@@ -77,7 +77,6 @@ CATCHUP_WINDOW = timedelta(days=1)
 """A time missed while Temporal was down is made up when it is back within a day; older ones are dropped."""
 DESCRIBE_TIMEOUT = timedelta(seconds=5)
 PAUSED_NOTE = "paused: active is false"
-RESUMED_NOTE = "resumed: active is true"
 
 
 @dataclass(frozen=True)
@@ -163,16 +162,15 @@ async def _create_in_temporal(client: Client, settings: Settings, schedule: Cont
 
 
 async def _update_in_temporal(client: Client, settings: Settings, schedule: ContentSchedule) -> None:
-    """Replace spec, action and policy in place, then pause or unpause as ``active`` says."""
+    """Replace spec, action, policy and state in one update, so ``active`` decides paused or not.
+
+    One update, not an update followed by a pause or unpause: Temporal applies a pending pause before a pending
+    update, and an update replaces the state, so the separate call could be undone by the older state.
+    """
     handle = client.get_schedule_handle(content_schedule_id(schedule.id))
     desired = temporal_schedule(schedule, settings)
-    was_paused: list[bool] = []
 
     def updater(update: ScheduleUpdateInput) -> ScheduleUpdate:
-        # An update replaces the state too: keep it, and let pause/unpause (with their notes) change it.
-        current = update.description.schedule.state
-        was_paused.append(current.paused)
-        desired.state = ScheduleState(paused=current.paused, note=current.note)
         return ScheduleUpdate(schedule=desired, search_attributes=_search_attributes(schedule))
 
     async with _temporal(f"update the schedule of {schedule.id}"):
@@ -184,10 +182,6 @@ async def _update_in_temporal(client: Client, settings: Settings, schedule: Cont
             log.warning("Temporal schedule %s was missing; creating it again", handle.id)
             await _create_in_temporal(client, settings, schedule)
             return
-        if schedule.active and was_paused[-1]:
-            await handle.unpause(note=RESUMED_NOTE)
-        elif not schedule.active and not was_paused[-1]:
-            await handle.pause(note=PAUSED_NOTE)
     log.info("updated Temporal schedule %s (%s, active=%s)", handle.id, _when(schedule), schedule.active)
 
 

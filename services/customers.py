@@ -19,7 +19,7 @@ from schemas.lead_follow_up import LeadEvent
 from schemas.leads import LeadStatus
 from services import events, leads, referrals
 from services.errors import Conflict, InvalidField, NotFound
-from services.merge import deep_merge
+from services.merge import merge_bounded
 from services.paging import paginate
 from services.tenancy import owned
 
@@ -172,7 +172,7 @@ def _merge_collections(
         if merged_tags != (customer.tags or []):
             changes["tags"] = merged_tags
     if custom_fields:
-        merged_fields = deep_merge(customer.custom_fields or {}, custom_fields)
+        merged_fields = merge_bounded(customer.custom_fields or {}, custom_fields, "custom_fields")
         if merged_fields != (customer.custom_fields or {}):
             changes["custom_fields"] = merged_fields
 

@@ -19,6 +19,7 @@ from core.temporal import ui_link
 from db.models import User
 from schemas.system import ComponentState, HealthReport, SystemCheckInput, SystemCheckReport, TaskQueueHealth
 from schemas.temporal import QueueKind
+from services import unknown_outcomes
 from services.errors import ServiceUnavailable
 from workflows.system import SystemCheckWorkflow
 
@@ -64,8 +65,18 @@ async def _temporal(client: Client | None, settings: Settings) -> tuple[Componen
     return "connected", queues
 
 
-def _provider(configured: bool) -> ComponentState:
+def provider_state(configured: bool) -> ComponentState:
     return "operational" if configured else "recorded"
+
+
+def provider_states(settings: Settings) -> dict[str, ComponentState]:
+    """Whether email, SMS and the LLM go to a real provider or are only recorded; the health report and the
+    console's settings page both show this, so the rule lives here once."""
+    return {
+        "openai": provider_state(bool(settings.llm_base_url)),
+        "email": provider_state(bool(settings.smtp_host)),
+        "sms": provider_state(bool(settings.sms_api_url)),
+    }
 
 
 def _issues(database: ComponentState, temporal: ComponentState, queues: list[TaskQueueHealth]) -> list[str]:
@@ -92,8 +103,23 @@ def _log_change(status: str, issues: list[str]) -> None:
         _last_issues = issues
 
 
-async def report(session: AsyncSession, client: Client | None, settings: Settings) -> HealthReport:
-    """The full report (admins only); ``HealthSummary`` of it is what anyone else gets."""
+async def _unresolved(session: AsyncSession, company_id: str) -> list[str]:
+    """The company's messages no attempt could settle: not the platform's health, but what its admin must see."""
+    unknown = await unknown_outcomes.count(session, company_id)
+    if not unknown:
+        return []
+    noun = "message" if unknown == 1 else "messages"
+    return [
+        f"{unknown} {noun} with an unknown outcome: GET /v1/deliveries?status=unknown lists them, "
+        "POST /v1/deliveries/{id}/resend resends one"
+    ]
+
+
+async def report(
+    session: AsyncSession, client: Client | None, settings: Settings, company_id: str | None = None
+) -> HealthReport:
+    """The full report (admins only, with ``company_id`` their company); ``HealthSummary`` of it is what anyone
+    else gets."""
     database = await _database(session)
     temporal, queues = await _temporal(client, settings)
     workers: ComponentState = "operational" if queues and all(q.pollers for q in queues) else "unavailable"
@@ -107,6 +133,8 @@ async def report(session: AsyncSession, client: Client | None, settings: Setting
         overall = "degraded"
     issues = _issues(database, temporal, queues)
     _log_change(overall, issues)
+    if company_id is not None and database == "connected":
+        issues += await _unresolved(session, company_id)
     return HealthReport(
         status=overall,
         version=VERSION,
@@ -115,11 +143,7 @@ async def report(session: AsyncSession, client: Client | None, settings: Setting
         temporal=temporal,
         workers=workers,
         task_queues=queues,
-        services={
-            "openai": _provider(bool(settings.llm_base_url)),
-            "email": _provider(bool(settings.smtp_host)),
-            "sms": _provider(bool(settings.sms_api_url)),
-        },
+        services=provider_states(settings),
         issues=issues,
     )
 

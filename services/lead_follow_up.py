@@ -11,7 +11,9 @@ from temporalio.client import Client
 from core.config import Settings
 from db.models import Lead, WorkflowConfig, WorkflowRun
 from schemas.lead_follow_up import FollowUpStep, LeadEvent, LeadEventSignal, LeadFollowUpInput
+from schemas.messaging import SendWindow
 from schemas.workflow_configs import LeadNurturingActions, LeadTriggers, WorkflowType
+from services import companies
 from services.errors import Conflict
 from services.runs import RunStart, signal_live, start_recorded
 from workflows.lead_follow_up import LeadFollowUpWorkflow
@@ -30,7 +32,9 @@ def matches(config: WorkflowConfig, lead: Lead) -> bool:
     return set(triggers.tags) <= set(lead.tags or [])
 
 
-def build_input(config: WorkflowConfig, lead: Lead, run_id: str) -> LeadFollowUpInput:
+def build_input(
+    config: WorkflowConfig, lead: Lead, run_id: str, company_window: SendWindow | None = None
+) -> LeadFollowUpInput:
     """Snapshot the config into the run's input: later edits change new runs only."""
     actions = LeadNurturingActions.model_validate(config.actions)
     steps = [
@@ -58,7 +62,7 @@ def build_input(config: WorkflowConfig, lead: Lead, run_id: str) -> LeadFollowUp
         config_id=config.id,
         run_id=run_id,
         steps=steps,
-        send_window=actions.send_window,
+        send_window=actions.send_window or company_window,
         personalise=actions.personalize,
     )
 
@@ -83,8 +87,13 @@ async def start_sequence(
     lead: Lead,
     config: WorkflowConfig,
     trigger_type: str,
+    *,
+    new_lead: bool = False,
 ) -> WorkflowRun:
-    """Start the config's sequence for the lead (``services.runs.start_recorded``): ``Conflict`` while one is live."""
+    """Start the config's sequence for the lead (``services.runs.start_recorded``): ``Conflict`` while one is live.
+
+    ``new_lead``: the lead was created in this transaction (no sequence of it can be live yet).
+    """
     steps = len(LeadNurturingActions.model_validate(config.actions).follow_up) + 1
     start = RunStart(
         workflow_id=workflow_id_for(lead.id, config.id),
@@ -95,19 +104,26 @@ async def start_sequence(
         trigger_type=trigger_type,
         summary=f"Follow-up of {lead.id} by '{config.name}' ({steps} steps)",
     )
+    window = await companies.default_send_window(session, lead.company_id)
     return await start_recorded(
-        session, client, settings, start, LeadFollowUpWorkflow.run, lambda run_id: build_input(config, lead, run_id)
+        session,
+        client,
+        settings,
+        start,
+        LeadFollowUpWorkflow.run,
+        lambda run_id: build_input(config, lead, run_id, window),
+        new_entity=new_lead,
     )
 
 
 async def start_matching(
     session: AsyncSession, client: Client, settings: Settings, lead: Lead, trigger_type: str
 ) -> list[WorkflowRun]:
-    """One sequence per active lead-nurturing config whose triggers match the lead."""
+    """One sequence per active lead-nurturing config whose triggers match the new lead."""
     runs = []
     for config in await matching_configs(session, lead):
         try:
-            runs.append(await start_sequence(session, client, settings, lead, config, trigger_type))
+            runs.append(await start_sequence(session, client, settings, lead, config, trigger_type, new_lead=True))
         except Conflict:
             log.info("lead %s already in sequence for config %s; not starting another", lead.id, config.id)
     return runs

@@ -15,12 +15,12 @@ from typing import Any
 
 from limits import RateLimitItemPerMinute
 from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from core.config import Settings
+from core.rate_limit_storage import async_storage
 from db.models import ApiKey
 from schemas.api_keys import DEFAULT_FORM_SOURCE
 from schemas.common import readable_errors
@@ -78,9 +78,7 @@ _limiters: dict[str, MovingWindowRateLimiter] = {}
 def _limiter(uri: str) -> MovingWindowRateLimiter:
     # One limiter per storage for the process: counts must outlive the request that made them.
     if uri not in _limiters:
-        _limiters[uri] = MovingWindowRateLimiter(
-            storage_from_string(uri if uri.startswith("async+") else f"async+{uri}")
-        )
+        _limiters[uri] = MovingWindowRateLimiter(async_storage(uri))
     return _limiters[uri]
 
 

@@ -18,14 +18,16 @@ from core.config import Settings
 from core.ids import new_id
 from db import events as db_events
 from db.base import utcnow
-from db.models import DomainEvent, Lead, MessageDelivery, User
+from db.models import DomainEvent, Interaction, Lead, MessageDelivery, User, WorkflowRun
 from schemas.common import Page, PageRequest
 from schemas.ids import to_api_id
 from schemas.lead_follow_up import LeadEvent
-from schemas.leads import LeadCreate, LeadFilter, LeadStatus, LeadUpdate
-from services import events, idempotency, lead_follow_up
+from schemas.leads import Direction, LeadCreate, LeadFilter, LeadStatus, LeadUpdate, TimelineEntry
+from schemas.workflow_configs import WorkflowType
+from schemas.workflow_runs import WorkflowRunDetail
+from services import events, idempotency, lead_follow_up, workflow_runs
 from services.errors import Conflict, InvalidField
-from services.merge import deep_merge
+from services.merge import merge_bounded
 from services.paging import paginate
 from services.tenancy import owned
 
@@ -220,7 +222,7 @@ async def update(session: AsyncSession, client: Client | None, actor: User, lead
         if value != getattr(lead, name):
             changes[name] = value
     if body.custom_fields is not None:
-        merged = deep_merge(lead.custom_fields or {}, body.custom_fields)
+        merged = merge_bounded(lead.custom_fields or {}, body.custom_fields, "custom_fields")
         if merged != lead.custom_fields:
             changes["custom_fields"] = merged
     if changes.get("email", lead.email) is None and changes.get("phone", lead.phone) is None:
@@ -278,3 +280,96 @@ async def notify_sequences(
         await lead_follow_up.signal_lead(session, client, lead_id, event, interaction_id)
     except RPCError as exc:
         log.error("could not tell the sequences of lead %s that it %s: %s", lead_id, event, exc.message)
+
+
+TIMELINE_LIMIT = 500
+"""How many of the most recent interactions, and of the most recent messages, a timeline shows."""
+SEQUENCES_SHOWN = 20
+"""How many of a lead's most recent follow-up runs its page shows (each asks Temporal for its progress)."""
+# Every delivery row is written by a sequence's send activity, which records its interactions on this channel.
+_SEQUENCE_CHANNEL = "automated_workflow"
+
+
+def _message_entry(delivery: MessageDelivery, interaction: Interaction | None) -> TimelineEntry:
+    return TimelineEntry(
+        kind="message",
+        id=delivery.id,
+        occurred_at=delivery.sent_at or (interaction.created_at if interaction else delivery.created_at),
+        type=delivery.channel,
+        direction=Direction.outbound,
+        channel=interaction.channel if interaction else _SEQUENCE_CHANNEL,
+        status=delivery.status,
+        subject=delivery.subject,
+        content=delivery.body,
+        workflow_run_id=delivery.workflow_run_id,
+    )
+
+
+def _interaction_entry(interaction: Interaction) -> TimelineEntry:
+    return TimelineEntry(
+        kind="interaction",
+        id=interaction.id,
+        occurred_at=interaction.created_at,
+        type=interaction.type,
+        direction=Direction(interaction.direction),
+        channel=interaction.channel,
+        status=interaction.status,
+        subject=(interaction.meta or {}).get("subject"),
+        content=interaction.content,
+        workflow_run_id=(interaction.meta or {}).get("workflow_run_id"),
+    )
+
+
+async def timeline(session: AsyncSession, actor: User, lead_id: str) -> list[TimelineEntry]:
+    """The lead's interactions and messages, oldest first; a sent message appears once, with its delivery status.
+
+    Messages that never became an interaction (suppressed, failed, unknown, still pending) are shown too.
+    """
+    lead = await get(session, actor, lead_id)
+    deliveries = list(
+        await session.scalars(
+            select(MessageDelivery)
+            .where(MessageDelivery.company_id == lead.company_id, MessageDelivery.lead_id == lead.id)
+            .order_by(MessageDelivery.created_at.desc())
+            .limit(TIMELINE_LIMIT)
+        )
+    )
+    interactions = list(
+        await session.scalars(
+            select(Interaction)
+            .where(Interaction.company_id == lead.company_id, Interaction.lead_id == lead.id)
+            .order_by(Interaction.created_at.desc())
+            .limit(TIMELINE_LIMIT)
+        )
+    )
+    delivery_ids = {delivery.id for delivery in deliveries}
+    recorded_as = {
+        interaction.meta["delivery_id"]: interaction
+        for interaction in interactions
+        if interaction.direction == Direction.outbound and (interaction.meta or {}).get("delivery_id") in delivery_ids
+    }
+    folded = {interaction.id for interaction in recorded_as.values()}
+    entries = [_message_entry(delivery, recorded_as.get(delivery.id)) for delivery in deliveries]
+    entries += [_interaction_entry(interaction) for interaction in interactions if interaction.id not in folded]
+    entries.sort(key=lambda entry: (entry.occurred_at, entry.id))
+    return entries
+
+
+async def sequences(
+    session: AsyncSession, client: Client | None, settings: Settings, actor: User, lead_id: str
+) -> list[WorkflowRunDetail]:
+    """The lead's follow-up runs, newest first, each read as ``GET /v1/workflow-runs/{id}`` reads it (live progress)."""
+    lead = await get(session, actor, lead_id)
+    run_ids = list(
+        await session.scalars(
+            select(WorkflowRun.id)
+            .where(
+                WorkflowRun.company_id == lead.company_id,
+                WorkflowRun.trigger_id == lead.id,
+                WorkflowRun.workflow_type == WorkflowType.lead_nurturing,
+            )
+            .order_by(WorkflowRun.started_at.desc(), WorkflowRun.id)
+            .limit(SEQUENCES_SHOWN)
+        )
+    )
+    return [await workflow_runs.detail(session, client, settings, actor, run_id) for run_id in run_ids]

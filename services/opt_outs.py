@@ -225,7 +225,8 @@ def valid_twilio_request(
         return True
     if not signature:
         return False
-    return any(hmac.compare_digest(twilio_signature(token, url, params), signature) for url in urls)
+    presented = signature.encode()  # bytes: a header may carry non-ASCII text, which str compare_digest refuses
+    return any(hmac.compare_digest(twilio_signature(token, url, params).encode(), presented) for url in urls)
 
 
 async def receive_sms(

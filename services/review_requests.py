@@ -15,6 +15,7 @@ from temporalio.service import RPCError
 from core.config import Settings
 from core.ids import new_id
 from db.models import Customer, Review, Sale, WorkflowConfig, WorkflowRun
+from schemas.messaging import SendWindow
 from schemas.review_request import (
     ReferralOfferSpec,
     ReviewEvent,
@@ -24,6 +25,7 @@ from schemas.review_request import (
 )
 from schemas.reviews import NO_SOLICITING, PLATFORM_LABELS, RECORDED_REVIEW, ReviewPlatform, ReviewStatus
 from schemas.workflow_configs import ReviewReferralActions, WorkflowType
+from services import companies
 from services.errors import InvalidField
 from services.referrals import OfferTerms
 from services.runs import RunStart, live_run, signal_live, start_recorded
@@ -118,6 +120,7 @@ def build_input(
     platform: ReviewPlatform,
     request_template: str | None,
     ask_now: bool,
+    company_window: SendWindow | None = None,
 ) -> ReviewRequestInput:
     """Snapshot the config into the run's input: later edits change new runs only."""
     actions, templates = _plan(config)
@@ -155,7 +158,7 @@ def build_input(
         request=message(request_key, 0 if ask_now else actions.delay_hours, actions.subject),
         reminders=[message(r.message_template, r.delay_hours, r.subject) for r in actions.reminders],
         referral=referral,
-        send_window=actions.send_window,
+        send_window=actions.send_window or company_window,
         personalise=actions.personalize,
     )
 
@@ -203,6 +206,7 @@ async def start(
         return ReviewRequest(review, running, started=False)
     review.platform = chosen
     customer: Customer = sale.customer
+    window = await companies.default_send_window(session, sale.company_id)
     run = await start_recorded(
         session,
         client,
@@ -218,7 +222,14 @@ async def start(
         ),
         ReviewRequestWorkflow.run,
         lambda run_id: build_input(
-            config, sale, review, run_id, platform=chosen, request_template=request_template, ask_now=ask_now
+            config,
+            sale,
+            review,
+            run_id,
+            platform=chosen,
+            request_template=request_template,
+            ask_now=ask_now,
+            company_window=window,
         ),
     )
     return ReviewRequest(review, run, started=True)

@@ -57,14 +57,19 @@ async def start_recorded(
     start: RunStart,
     workflow: Any,
     build_input: Callable[[str], BaseModel],
+    *,
+    new_entity: bool = False,
 ) -> WorkflowRun:
     """Record a run, commit (so the worker's activities can read what it is about), then start the workflow.
 
     ``workflow`` is the workflow's run method; ``build_input`` makes its input from the new run's id. Raises
     ``Conflict`` while the business key already has a live run. If Temporal cannot be reached the run stays
     recorded as ``failed`` with the reason, and can be started again.
+
+    ``new_entity``: the record was created in this transaction, so no run of its business key can be live and
+    the lookup is skipped (a query less per new lead); Temporal's own duplicate check still stands behind it.
     """
-    live = await live_run(session, start.workflow_id)
+    live = None if new_entity else await live_run(session, start.workflow_id)
     if live is not None:
         raise Conflict(f"{start.workflow_id} is already running ({live.id})")
     run = WorkflowRun(

@@ -15,7 +15,7 @@ from schemas.enums import Role
 from schemas.users import UserCreate, UserFilter, UserSelfUpdate, UserUpdate
 from services import audit, auth
 from services.errors import Conflict, InvalidField, NotFound, PermissionDenied
-from services.merge import deep_merge
+from services.merge import merge_bounded
 from services.paging import paginate
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,6 @@ async def update_self(session: AsyncSession, actor: User, body: UserSelfUpdate) 
     if body.name is not None:
         actor.name = body.name
     if body.settings is not None:
-        actor.settings = deep_merge(actor.settings, body.settings)
+        actor.settings = merge_bounded(actor.settings, body.settings, "settings")
     await session.flush()
     return actor

@@ -78,8 +78,35 @@ async def start_delivery(client: Client, settings: Settings, delivery_id: str, c
     return workflow_id
 
 
+RELAY_BATCH = 100
+"""Events per relay pass; a full pass is followed by the next one at once, so a burst drains without waiting."""
+
+
+async def _unheard(session: AsyncSession, events: Sequence[DomainEvent]) -> set[str]:
+    """The events no active webhook subscribes to and no earlier pass left a pending delivery for."""
+    webhooks = await session.scalars(
+        select(Webhook).where(Webhook.company_id.in_({event.company_id for event in events}), Webhook.active.is_(True))
+    )
+    subscribed: dict[str, set[str]] = {}
+    for webhook in webhooks:
+        subscribed.setdefault(webhook.company_id, set()).update(webhook.events or [])
+    left_pending = set(
+        await session.scalars(
+            select(WebhookDelivery.event_id).where(
+                WebhookDelivery.event_id.in_([event.id for event in events]),
+                WebhookDelivery.status == DeliveryStatus.pending,
+            )
+        )
+    )
+    return {
+        event.id
+        for event in events
+        if event.type not in subscribed.get(event.company_id, set()) and event.id not in left_pending
+    }
+
+
 async def dispatch_pending(
-    sessions: async_sessionmaker[AsyncSession], client: Client, settings: Settings, batch: int = 100
+    sessions: async_sessionmaker[AsyncSession], client: Client, settings: Settings, batch: int = RELAY_BATCH
 ) -> int:
     """Fan out up to ``batch`` undispatched events (oldest first); returns how many events were dispatched."""
     async with sessions() as session:
@@ -91,7 +118,18 @@ async def dispatch_pending(
                 .limit(batch)
             )
         )
+        unheard = await _unheard(session, events) if events else set()
+    if unheard:
+        # Most events have no subscriber: one statement for all of them, not three transactions each.
+        async with transaction(sessions) as session:
+            await session.execute(
+                update(DomainEvent)
+                .where(DomainEvent.id.in_(unheard), DomainEvent.dispatched_at.is_(None))
+                .values(dispatched_at=utcnow())
+            )
     for event in events:
+        if event.id in unheard:
+            continue
         deliveries = await _fan_out(sessions, event)
         for delivery in deliveries:
             await start_delivery(client, settings, delivery.id, event.company_id, delivery.webhook_id)
@@ -167,9 +205,10 @@ async def run_relay(
     failing_since: str | None = None
     while True:
         client = client_getter()
+        backlog = False
         if client is not None:
             try:
-                await dispatch_pending(sessions, client, settings)
+                backlog = await dispatch_pending(sessions, client, settings) == RELAY_BATCH
                 if failing_since is not None:
                     log.info("webhook relay recovered (it was failing: %s)", failing_since)
                     failing_since = None
@@ -182,4 +221,5 @@ async def run_relay(
                         settings.webhook_relay_interval_seconds,
                     )
                 failing_since = reason
-        await asyncio.sleep(settings.webhook_relay_interval_seconds)
+        if not backlog:
+            await asyncio.sleep(settings.webhook_relay_interval_seconds)

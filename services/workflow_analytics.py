@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, case, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.selectable import Subquery
+from sqlalchemy.sql.selectable import CTE, Subquery
 
 from core.config import Settings
 from db.models import (
@@ -103,7 +103,7 @@ class Cohort:
         return conditions
 
 
-def _keys_of(table: Subquery, cohort: Cohort) -> list[Any]:
+def _keys_of(table: Subquery | CTE, cohort: Cohort) -> list[Any]:
     return [table.c[column.key] for column in cohort.keys]
 
 
@@ -208,27 +208,34 @@ async def _responses(session: AsyncSession, cohort: Cohort, groups: dict[Key, Fi
         .subquery()
     )
     out_keys = _keys_of(first_out, cohort)
-    first_reply = (
-        select(*out_keys, first_out.c.first_out, func.min(Interaction.created_at).label("first_in"))
-        .select_from(first_out)
-        .join(
-            Interaction,
-            (Interaction.lead_id == first_out.c.lead_id)
-            & (Interaction.company_id == cohort.company_id)
-            & (Interaction.direction == Direction.inbound)
-            & (Interaction.created_at > first_out.c.first_out),
+    # One index probe per run (ix_interactions_lead_direction_created): its lead's first inbound interaction
+    # after the run's first message. Joined as sets instead, PostgreSQL read every inbound interaction.
+    first_in = (
+        select(func.min(Interaction.created_at))
+        .where(
+            Interaction.lead_id == first_out.c.lead_id,
+            Interaction.company_id == cohort.company_id,
+            Interaction.direction == Direction.inbound,
+            Interaction.created_at > first_out.c.first_out,
         )
-        .group_by(*out_keys, first_out.c.run_id, first_out.c.first_out)
-        .subquery()
+        .scalar_subquery()
+    )
+    # Materialized: inlined, PostgreSQL would run the probe once per reference to first_in.
+    first_reply = (
+        select(*out_keys, first_out.c.first_out, first_in.label("first_in"))
+        .cte("first_reply")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     keys = _keys_of(first_reply, cohort)
     rows = await _grouped(
         session,
         select(
             *keys,
-            func.count(),
+            func.count(first_reply.c.first_in),
             func.sum(epoch_seconds(first_reply.c.first_in) - epoch_seconds(first_reply.c.first_out)),
-        ).group_by(*keys),
+        )
+        .where(first_reply.c.first_in.is_not(None))
+        .group_by(*keys),
         len(keys),
     )
     for key, (answered, seconds) in rows.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import timedelta
 from typing import Any
 
@@ -94,6 +94,23 @@ async def list_runs(
     names = await _config_names(session, {run.workflow_config_id for run in runs.items if run.workflow_config_id})
     items = [_public(run, names.get(run.workflow_config_id or ""), settings) for run in runs.items]
     return Page(items=items, total=runs.total, request=runs.request)
+
+
+async def runs_about(
+    session: AsyncSession, settings: Settings, actor: User, entity_ids: Collection[str]
+) -> list[WorkflowRunPublic]:
+    """The company's runs about these records (a lead's sequences, a sale's review request), newest first."""
+    if not entity_ids:
+        return []
+    runs = list(
+        await session.scalars(
+            select(WorkflowRun)
+            .where(WorkflowRun.company_id == actor.company_id, WorkflowRun.trigger_id.in_(set(entity_ids)))
+            .order_by(WorkflowRun.started_at.desc(), WorkflowRun.id)
+        )
+    )
+    names = await _config_names(session, {run.workflow_config_id for run in runs if run.workflow_config_id})
+    return [_public(run, names.get(run.workflow_config_id or ""), settings) for run in runs]
 
 
 def _lead_step(progress: FollowUpProgress) -> NextStep:

@@ -32,6 +32,7 @@ def build_workers(client: Client, settings: Settings, sessions, identity: str) -
             workflows=list(queue.workflows),
             activities=list(queue.activities),
             max_concurrent_activities=queue.max_concurrent_activities,
+            max_cached_workflows=settings.worker_max_cached_workflows,
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
             identity=identity,
         )

@@ -25,6 +25,7 @@ from workflows.content import GenerateContentWorkflow
 from workflows.content_schedule import ScheduledGenerationWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
 from workflows.lead_follow_up import LeadFollowUpWorkflow
+from workflows.messaging import ResendDeliveryWorkflow
 from workflows.newsletter import NewsletterWorkflow
 from workflows.publishing import PublishContentWorkflow
 from workflows.review_request import ReferralExpiryWorkflow, ReviewRequestWorkflow
@@ -67,6 +68,7 @@ def wiring(settings: Settings, sessions: async_sessionmaker[AsyncSession], ident
                 BackupWorkflow,
                 RestoreWorkflow,
                 DeliverWebhookWorkflow,
+                ResendDeliveryWorkflow,
             ],
             activities=[
                 system.record_system_check,
@@ -74,6 +76,7 @@ def wiring(settings: Settings, sessions: async_sessionmaker[AsyncSession], ident
                 outbound.compose_message,
                 outbound.deliver_message,
                 outbound.finish_run,
+                outbound.resend_delivery,
                 reviews.record_request_sent,
                 reviews.issue_referral,
                 reviews.record_referral_sent,

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         MessageContext,
         MessageSpec,
         PlanSendInput,
+        ResendDeliveryInput,
         SendWindow,
         StepInput,
     )
@@ -34,6 +35,9 @@ DB_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 # request may have left is recorded as "unknown" by the activity itself, never sent twice.
 SLOW_TIMEOUT = timedelta(minutes=2)
 SLOW_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=10))
+# Composing and delivering heartbeat in the background while the LLM or the provider works, so an attempt whose
+# worker died is retried within seconds (and its unconfirmed send resolved) rather than after SLOW_TIMEOUT.
+HEARTBEAT = timedelta(seconds=10)
 
 Stop = Callable[[], bool]
 """True once the run must not send anything more (a reply, an opt-out, a refund...)."""
@@ -123,6 +127,7 @@ class MessagePath:
             if self._personalise
             else workflow.info().task_queue,
             start_to_close_timeout=SLOW_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT,
             retry_policy=SLOW_RETRY,
         )
         # Checked again right before sending: a reply may have arrived while the message was written.
@@ -135,6 +140,7 @@ class MessagePath:
             OutboundActivities.deliver_message,
             step_input,
             start_to_close_timeout=SLOW_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT,
             retry_policy=SLOW_RETRY,
         )
 
@@ -150,3 +156,22 @@ async def finish_run(finish: FinishRunInput) -> None:
     await workflow.execute_activity_method(
         OutboundActivities.finish_run, finish, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY
     )
+
+
+def resend_workflow_id(delivery_id: str) -> str:
+    return f"delivery-resend/{delivery_id}"
+
+
+@workflow.defn
+class ResendDeliveryWorkflow:
+    """A person's resend of a delivery no attempt could settle: one activity, retried while the provider is down."""
+
+    @workflow.run
+    async def run(self, input: ResendDeliveryInput) -> DeliveryOutcome:
+        return await workflow.execute_activity_method(
+            OutboundActivities.resend_delivery,
+            input,
+            start_to_close_timeout=SLOW_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=SLOW_RETRY,
+        )

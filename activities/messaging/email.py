@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from email import policy
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from email.utils import formataddr, formatdate, parseaddr
 
 import aiosmtplib
 
@@ -33,23 +33,31 @@ def sender_address(settings: Settings) -> str:
     return parseaddr(settings.email_from)[1]
 
 
+def message_id(settings: Settings, delivery_id: str) -> str:
+    """One ``Message-ID`` per delivery, the same on every try: a resend after an unknown outcome is a copy the
+    recipient's mail system recognises and collapses, not a second message."""
+    domain = sender_address(settings).rpartition("@")[2] or "localhost"
+    return f"<{delivery_id}@{domain}>"
+
+
 def build_message(
     settings: Settings,
     *,
+    delivery_id: str,
     recipient: str,
     recipient_name: str | None,
     subject: str,
     text: str,
     unsubscribe_link: str,
 ) -> EmailMessage:
-    """A plain-text email whose ``Message-ID`` is known before sending, so even an unknown outcome can be traced."""
-    domain = sender_address(settings).rpartition("@")[2] or "localhost"
+    """A plain-text email whose ``Message-ID`` names its delivery: known before sending, so even an unknown outcome
+    can be traced at the relay, and kept by a resend."""
     message = EmailMessage(policy=_POLICY)
     message["From"] = settings.email_from
     message["To"] = formataddr((recipient_name or "", recipient))
     message["Subject"] = subject
     message["Date"] = formatdate(localtime=False, usegmt=True)
-    message["Message-ID"] = make_msgid(domain=domain)
+    message["Message-ID"] = message_id(settings, delivery_id)
     message["List-Unsubscribe"] = f"<{unsubscribe_link}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(text, cte="quoted-printable")
@@ -63,7 +71,7 @@ async def send(settings: Settings, message: EmailMessage, recipient: str) -> Sen
     except a recipient the server refuses for good (``failed``). Once the message is on the wire, a reply is
     the only proof of acceptance: a timeout or a dropped connection then is ``unknown``, never a resend.
     """
-    message_id = message["Message-ID"]
+    header_id = message["Message-ID"]
     client = aiosmtplib.SMTP(
         hostname=settings.smtp_host,
         port=settings.smtp_port,
@@ -79,7 +87,7 @@ async def send(settings: Settings, message: EmailMessage, recipient: str) -> Sen
             await client.rcpt(recipient)
         except aiosmtplib.SMTPRecipientRefused as exc:
             if exc.code >= 500:
-                return SendResult("failed", message_id, f"recipient refused: {exc.code} {exc.message}")
+                return SendResult("failed", header_id, f"recipient refused: {exc.code} {exc.message}")
             raise ProviderUnavailable(f"SMTP recipient deferred: {exc.code} {exc.message}") from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise ProviderUnavailable(f"SMTP {settings.smtp_host}:{settings.smtp_port} unavailable: {exc}") from exc
@@ -88,13 +96,13 @@ async def send(settings: Settings, message: EmailMessage, recipient: str) -> Sen
         except aiosmtplib.SMTPResponseException as exc:
             # A reply that is not 250 means the server did not take responsibility for the message.
             if exc.code >= 500:
-                return SendResult("failed", message_id, f"message refused: {exc.code} {exc.message}")
+                return SendResult("failed", header_id, f"message refused: {exc.code} {exc.message}")
             raise ProviderUnavailable(f"SMTP message deferred: {exc.code} {exc.message}") from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
-            return SendResult("unknown", message_id, f"no reply after the message was sent: {exc!r}")
+            return SendResult("unknown", header_id, f"no reply after the message was sent: {exc!r}")
         with contextlib.suppress(aiosmtplib.SMTPException, OSError):
             await client.quit()  # the message is already accepted; a failed goodbye changes nothing
-        return SendResult("sent", message_id)
+        return SendResult("sent", header_id)
     finally:
         if client.is_connected:
             client.close()

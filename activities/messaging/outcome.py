@@ -18,3 +18,12 @@ class SendResult:
 
 class ProviderUnavailable(Exception):
     """Nothing was accepted (refused connection, temporary 4xx, bad credentials): safe for Temporal to retry."""
+
+
+class OutcomeUnresolved(Exception):
+    """A message may or may not be with the provider, and this attempt could not settle which.
+
+    The delivery stays ``sending``; Temporal's next attempt resolves it (resends an email under the same
+    Message-ID, asks the SMS provider before sending again), after a backoff that gives a slow provider time to
+    finish what it was doing.
+    """

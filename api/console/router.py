@@ -8,13 +8,13 @@ from fastapi import APIRouter
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.console.pages import auth, dashboard
+from api.console.pages import auth, automations, content, customers, dashboard, leads, settings
 from api.console.session import CONSOLE_PATH
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 router = APIRouter(prefix=CONSOLE_PATH, include_in_schema=False)
-for module in (auth, dashboard):
+for module in (auth, dashboard, leads, content, settings, customers, automations):
     router.include_router(module.router)
 
 root_router = APIRouter(include_in_schema=False)

@@ -108,7 +108,8 @@ async def verify_csrf(request: Request) -> None:
         form = await request.form()
         field = form.get(CSRF_FIELD)
         presented = field if isinstance(field, str) else None
-    if not expected or not presented or not hmac.compare_digest(expected, presented):
+    # Bytes: str compare_digest raises on non-ASCII text, and the form field is whatever was posted.
+    if not expected or not presented or not hmac.compare_digest(expected.encode(), presented.encode()):
         log.warning("console: CSRF check failed for %s %s", request.method, request.url.path)
         raise CsrfRejected()
 

@@ -16,7 +16,8 @@ TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 TEMPLATES.env.globals["console_path"] = CONSOLE_PATH
 
 
-def _apply_session(request: Request, response: Response) -> None:
+def apply_session(request: Request, response: Response) -> None:
+    """Renewed tokens (this request refreshed the session) and the CSRF cookie, on any console response."""
     settings: Settings = request.app.state.settings
     renewed = getattr(request.state, "renewed_tokens", None)
     if renewed is not None:
@@ -29,7 +30,7 @@ def render(
 ) -> HTMLResponse:
     values = {"csrf_token": csrf_token(request), **(context or {})}
     response = TEMPLATES.TemplateResponse(request, template, values, status_code=status_code)
-    _apply_session(request, response)
+    apply_session(request, response)
     return response
 
 
@@ -39,5 +40,5 @@ def redirect(request: Request, url: str) -> Response:
         response: Response = Response(status_code=204, headers={"HX-Redirect": url})
     else:
         response = RedirectResponse(url, status_code=303)
-    _apply_session(request, response)
+    apply_session(request, response)
     return response

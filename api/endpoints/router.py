@@ -20,9 +20,10 @@ from api.endpoints import (
     users,
     webhooks,
 )
+from api.errors import ENDPOINTS_ERROR_RESPONSES
 
 token_router = token.router
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=ENDPOINTS_ERROR_RESPONSES)
 for module in (
     lead_nurturing,
     lead_nurturing_analytics,

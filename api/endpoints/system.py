@@ -52,7 +52,8 @@ async def read_health(
     admin: Annotated[User | None, Depends(_admin_if_any)],
 ) -> JSONResponse:
     """Database, Temporal and worker status; 503 when the database is down (no sign-in needed)."""
-    report = await health.report(session, request.app.state.temporal, settings)
+    company_id = admin.company_id if admin is not None else None
+    report = await health.report(session, request.app.state.temporal, settings, company_id)
     shown = report if admin is not None else HealthSummary(status=report.status, version=report.version)
     return JSONResponse(shown.model_dump(mode="json"), status_code=503 if report.status == "unhealthy" else 200)
 

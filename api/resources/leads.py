@@ -66,9 +66,12 @@ async def list_leads(
     status: Annotated[LeadStatus | None, Query(description="Filter by status")] = None,
     source: Annotated[SourceIn | None, Query(description="Filter by source")] = None,
     tags: Annotated[list[str] | None, Query(description="Leads carrying all of these tags (comma-separated)")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Leads whose name or email contains this text (any case)")
+    ] = None,
 ) -> DataPage[LeadPublic]:
-    """Your company's leads, newest first unless sort_by/sort_dir say otherwise."""
-    filters = LeadFilter(status=status, source=source, tags=tags or [])
+    """Your company's leads, newest first unless sort_by/sort_dir say otherwise; q searches name and email."""
+    filters = LeadFilter(status=status, source=source, tags=tags or [], q=q)
     return data_page(await leads.list_leads(session, user, filters, page), LeadPublic.model_validate)
 
 

@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from api.errors import RESOURCES_ERROR_RESPONSES
 from api.resources import (
     analytics,
     auth,
@@ -9,6 +10,7 @@ from api.resources import (
     content,
     content_metrics,
     customers,
+    deliveries,
     leads,
     reviews,
     users,
@@ -16,7 +18,7 @@ from api.resources import (
     workflow_runs,
 )
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=RESOURCES_ERROR_RESPONSES)
 for sub_router in (
     auth.router,
     users.router,
@@ -28,6 +30,7 @@ for sub_router in (
     reviews.referrals_router,
     content.router,
     content_metrics.router,
+    deliveries.router,
     workflow_configs.router,
     workflow_runs.router,
     analytics.router,

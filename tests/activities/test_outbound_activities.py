@@ -18,7 +18,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.messaging import sms as sms_channel
 from activities.messaging.llm import OfflineWriter, Recipient
-from activities.messaging.outcome import ProviderUnavailable
+from activities.messaging.outcome import OutcomeUnresolved, ProviderUnavailable
 from activities.outbound import OutboundActivities
 from core.config import Settings
 from core.ids import new_id
@@ -324,7 +324,7 @@ async def test_a_refused_connection_is_retried_and_the_retry_sends(
     assert len(smtp.messages) == 1
 
 
-async def test_no_answer_after_the_message_left_is_unknown_and_never_resent(
+async def test_no_answer_after_the_message_left_is_resent_once_under_its_message_id_then_unknown(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], smtp: SmtpServer, env: ActivityEnvironment
 ) -> None:
     smtp.reply_delay = 2.0
@@ -333,18 +333,24 @@ async def test_no_answer_after_the_message_left_is_unknown_and_never_resent(
     step = seeded.step()
     await env.run(activities.compose_message, step)
 
+    # No answer: the attempt fails (Temporal retries it), the row stays "sending" for the retry to resolve...
+    with pytest.raises(OutcomeUnresolved, match="no reply"):
+        await env.run(activities.deliver_message, step)
+    assert (await the_delivery(sessions, step.idempotency_key)).status == "sending"
+    # ...which sends it again under the same Message-ID; no answer to that either: unknown, and left alone.
     outcome = await env.run(activities.deliver_message, step)
 
     assert outcome.status == "unknown"
     delivery = await the_delivery(sessions, step.idempotency_key)
     assert delivery.error is not None and "no reply" in delivery.error
-    assert delivery.provider_message_id == smtp.messages[0]["Message-ID"]  # traceable in the relay's logs
+    assert delivery.provider_message_id == f"<{delivery.id}@acme.example.com>"  # traceable in the relay's logs
+    assert [message["Message-ID"] for message in smtp.messages] == [delivery.provider_message_id] * 2
     assert (await env.run(activities.deliver_message, step)).status == "unknown"
-    assert len(smtp.messages) == 1
+    assert len(smtp.messages) == 2
     assert await load(sessions, Interaction, lead_id=seeded.lead_id) == []
 
 
-async def test_a_retried_send_after_the_provider_accepted_sends_once(
+async def test_a_retried_send_after_the_provider_accepted_is_resent_under_the_same_message_id(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     smtp: SmtpServer,
@@ -353,8 +359,8 @@ async def test_a_retried_send_after_the_provider_accepted_sends_once(
     """The provider took the message, then recording it failed (the worker died, the database blipped).
 
     Temporal retries the activity. The retry finds the row still ``sending``: it cannot tell "the provider
-    accepted" from "the call hung", so it records ``unknown`` and does not call the provider again. Sending
-    twice is the worse error; the recorded Message-ID lets an operator confirm with the relay.
+    accepted" from "the call hung", so it sends the message again under the same Message-ID, a copy the
+    recipient's mail system collapses into the first, and records it sent: once, with one interaction.
     """
     activities = OutboundActivities(sessions, smtp_settings(settings, smtp))
     seeded = await seed(sessions)
@@ -380,12 +386,14 @@ async def test_a_retried_send_after_the_provider_accepted_sends_once(
         event.remove(engine.sync_engine, "before_cursor_execute", fail_once_after_send)
 
     assert failures == []
-    assert retried.status == "unknown"
-    assert len(smtp.messages) == 1
-    assert (await env.run(activities.deliver_message, step)).status == "unknown"
-    assert len(smtp.messages) == 1
+    assert retried.status == "sent"
+    delivery = await the_delivery(sessions, step.idempotency_key)
+    assert [message["Message-ID"] for message in smtp.messages] == [delivery.provider_message_id] * 2
+    assert (await env.run(activities.deliver_message, step)).status == "sent"
+    assert len(smtp.messages) == 2
     actions = await load(sessions, WorkflowAction, run_id=seeded.run_id, type="send_email")
-    assert [action.details["status"] for action in actions] == ["unknown"]
+    assert [action.details["status"] for action in actions] == ["sent"]
+    assert len(await load(sessions, Interaction, lead_id=seeded.lead_id)) == 1
 
 
 # ---------------------------------------------------------------- suppression, skipping, recording
@@ -711,6 +719,6 @@ async def test_finish_run_writes_status_results_and_an_action_once(
     [run] = await load(sessions, WorkflowRun, id=seeded.run_id)
     assert run.status == "stopped"
     assert run.completed_at is not None
-    assert run.results == {"messages_sent": 1, "stopped_by": "replied"}
+    assert run.results == {"messages_sent": 1, "unresolved": 0, "stopped_by": "replied"}
     [action] = await load(sessions, WorkflowAction, run_id=seeded.run_id, type="finish")
     assert action.details["status"] == "stopped"

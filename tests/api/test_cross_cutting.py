@@ -94,6 +94,23 @@ async def test_rate_limit_per_ip(settings: Settings, temporal_dev: WorkflowEnvir
         assert (await client.get("/api/system/health")).status_code == 200
 
 
+async def test_rate_limits_fail_open_when_their_storage_is_down(
+    settings: Settings, temporal_dev: WorkflowEnvironment, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis gone (nothing listens on port 1): requests are served unlimited and the log says so once."""
+    down = settings.model_copy(update={"rate_limit_storage": "redis://127.0.0.1:1"})
+    app = create_app(down, temporal_client=temporal_dev.client)
+    async with (
+        app.router.lifespan_context(app),
+        httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        responses = [await client.get("/api/users/me") for _ in range(3)]
+    assert [r.status_code for r in responses] == [401, 401, 401]  # the route's own answer, not a 500
+    assert "x-ratelimit-limit" not in responses[0].headers
+    warnings = [r for r in caplog.records if "rate limits are OFF" in r.getMessage()]
+    assert len(warnings) == 1 and "127.0.0.1:1" in warnings[0].getMessage()
+
+
 async def test_rate_limit_per_user_spans_addresses(settings: Settings, temporal_dev: WorkflowEnvironment) -> None:
     app, _ = await _app_with_limits(settings, temporal_dev, rate_limit_per_user_hour=3)
     async with app.router.lifespan_context(app):

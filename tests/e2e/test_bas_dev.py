@@ -69,6 +69,9 @@ def _run_once(data_dir: Path, api: int, grpc: int, ui: int) -> str:
         check = httpx2.post(f"{base}/api/system/check", headers={"Authorization": f"Bearer {token}"}, timeout=30)
         assert check.status_code == 200, check.text
         assert httpx2.get(f"{base}/docs").status_code == 200
+        # The console's address opens the sign-in page (no session yet), and `/` leads there too.
+        console = httpx2.get(f"{base}/", follow_redirects=True)
+        assert console.status_code == 200 and str(console.url).startswith(f"{base}/app/login"), console.url
         assert httpx2.get(f"http://127.0.0.1:{ui}/", timeout=10).status_code == 200
         workflow_id = str(check.json()["workflow_id"])
     finally:
@@ -78,6 +81,9 @@ def _run_once(data_dir: Path, api: int, grpc: int, ui: int) -> str:
     assert process.returncode == 0, text
     assert "stopped: API, worker and Temporal dev server" in text
     assert f"http://localhost:{ui}" in text and f"http://localhost:{api}/docs" in text
+    # The console's address is the first one printed: it is what a person opens.
+    banner = text[text.index("Business Automation System is running") :].splitlines()
+    assert banner[1].split() == ["Console", f"http://localhost:{api}/app/", "(open", "this", "in", "a", "browser)"]
     return workflow_id
 
 
