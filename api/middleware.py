@@ -13,6 +13,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.console.session import ACCESS_COOKIE as CONSOLE_ACCESS_COOKIE
 from api.errors import error_response
 from core import security
 from core.config import Settings
@@ -97,9 +98,12 @@ class RateLimitMiddleware:
         client = request.client.host if request.client else "unknown"
         budgets = [_Budget(self.per_ip, f"ip:{client}")]
         authorization = request.headers.get("authorization", "")
-        if authorization.lower().startswith("bearer "):
+        # The console carries the same access token in its session cookie: the same per-user budget applies.
+        token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else None
+        token = token or request.cookies.get(CONSOLE_ACCESS_COOKIE)
+        if token:
             try:
-                claims = security.decode_token(self.settings, authorization[7:].strip(), expected="access")
+                claims = security.decode_token(self.settings, token, expected="access")
             except security.InvalidToken:
                 pass  # the route will answer 401; the IP budget still counts the attempt
             else:

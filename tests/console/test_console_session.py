@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import httpx2
+from temporalio.testing import WorkflowEnvironment
 
+from api.main import create_app
+from core.config import Settings
 from tests.console.conftest import csrf_of, sign_up
 
 
@@ -138,3 +141,20 @@ async def test_sign_out_everywhere_ends_api_tokens_too(browser: httpx2.AsyncClie
     )
     assert again.status_code == 303
     assert (await browser.get("/app/")).status_code == 200
+
+
+async def test_the_console_shares_the_per_user_rate_limit_with_the_api(
+    settings: Settings, temporal_dev: WorkflowEnvironment
+) -> None:
+    """The session cookie carries the user's access token, so pages count against the same hourly budget."""
+    app = create_app(settings.model_copy(update={"rate_limit_per_user_hour": 3}), temporal_client=temporal_dev.client)
+    async with (
+        app.router.lifespan_context(app),
+        httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="https://testserver") as browser,
+    ):
+        await sign_up(browser, "limited@example.com")
+        pages = [(await browser.get("/app/")).status_code for _ in range(4)]
+        assert pages == [200, 200, 200, 429]
+        token = browser.cookies.get("bas_access")
+        api = await browser.get("/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+        assert api.status_code == 429 and "retry-after" in api.headers
