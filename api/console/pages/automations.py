@@ -9,6 +9,7 @@ renderer the workers use (``core.templates``), against the same samples the serv
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar
 
@@ -242,7 +243,7 @@ STEP_INPUTS = {
 
 
 @dataclass(kw_only=True)
-class ConfigForm:
+class ConfigForm(ABC):
     """What every type's form has; subclasses map their inputs to the config and errors back to inputs."""
 
     workflow_type: ClassVar[WorkflowType]
@@ -256,22 +257,26 @@ class ConfigForm:
     errors: Errors = field(default_factory=dict)
 
     @classmethod
+    @abstractmethod
     def blank(cls) -> ConfigForm:
-        raise NotImplementedError
+        """An empty form for a new config."""
 
     @classmethod
+    @abstractmethod
     def stored(cls, config: WorkflowConfigPublic) -> ConfigForm:
-        raise NotImplementedError
+        """The form filled from a stored config."""
 
     @classmethod
+    @abstractmethod
     def posted(cls, form: FormData) -> ConfigForm:
-        raise NotImplementedError
+        """The form as the browser posted it."""
 
     def triggers(self) -> dict[str, Any]:
         return {}
 
+    @abstractmethod
     def actions(self, *, update: bool) -> dict[str, Any]:
-        raise NotImplementedError
+        """The config's ``actions`` from the form (a partial patch when ``update``)."""
 
     def messages(self) -> list[Message]:
         return []
@@ -287,9 +292,9 @@ class ConfigForm:
     def add_step(self) -> Message:
         raise InvalidField("type", f"{self.workflow_type} configs have no steps to add")
 
+    @abstractmethod
     def input_for(self, path: str, message: str) -> str:
         """The input a service error's field (``actions.follow_up.1.delay_hours``) is about."""
-        raise NotImplementedError
 
     def show_errors(self, errors: Errors) -> None:
         for path, messages in errors.items():
