@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 from temporalio.client import Client
 
-from api.console.forms import field_errors
+from api.console.forms import errors_by_input, field_errors
 from api.console.navigation import page
 from api.console.session import ConsoleUser, CsrfChecked
 from api.console.templating import redirect, render
@@ -504,19 +504,11 @@ async def edit_content(
         await content_service.update(session, user, content.id, ContentUpdate.model_validate(sent))
     except ValidationError as exc:
         return await _detail_page(
-            request, user, session, settings, content, values=values, errors=_field_names(exc), status_code=422
+            request, user, session, settings, content, values=values, errors=errors_by_input(exc), status_code=422
         )
     except (Conflict, InvalidField) as exc:
         return await _refused(request, user, session, settings, content, exc, values)
     return redirect(request, _content_url(content.id, "saved"))
-
-
-def _field_names(exc: ValidationError) -> dict[str, list[str]]:
-    """``tags.0`` is shown next to the tags input."""
-    errors: dict[str, list[str]] = {}
-    for field, messages in field_errors(exc).items():
-        errors.setdefault(field.split(".")[0], []).extend(messages)
-    return errors
 
 
 async def _refused(
@@ -631,7 +623,7 @@ async def resolve_publication(
     try:
         body = ResolveRequest.model_validate({"action": values["action"], "url": _text(form, "url") or None})
     except ValidationError as exc:
-        errors = {f"{name}-{publication_id}": messages for name, messages in _field_names(exc).items()}
+        errors = {f"{name}-{publication_id}": messages for name, messages in errors_by_input(exc).items()}
         return await _detail_page(
             request, user, session, settings, content, values=values, errors=errors, status_code=422
         )

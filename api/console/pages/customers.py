@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api.console.forms import field_errors
+from api.console.forms import errors_by_input, field_errors
 from api.console.navigation import page as base_context
 from api.console.session import CONSOLE_PATH, ConsoleUser, CsrfChecked
 from api.console.templating import redirect, render
@@ -137,14 +137,6 @@ def _one_line(exc: ValidationError) -> str:
     return "; ".join(f"{name}: {message}" for name, messages in field_errors(exc).items() for message in messages)
 
 
-def _errors_by_input(exc: ValidationError) -> Errors:
-    """``tags.1`` belongs to the ``tags`` input: each message is shown next to the input it is about."""
-    merged: Errors = {}
-    for name, messages in field_errors(exc).items():
-        merged.setdefault(name.split(".")[0], []).extend(messages)
-    return merged
-
-
 def _validated_filter(model: type[BaseModel], **raw: str | None) -> Any:
     """A list's filters from the query string; a bad one is a 422 page naming the parameter."""
     try:
@@ -256,7 +248,7 @@ async def add_customer(
         )
         created = await customers.create(session, temporal, user, body)
     except ValidationError as exc:
-        errors = _errors_by_input(exc)
+        errors = errors_by_input(exc)
     except InvalidField as exc:
         errors = {exc.field: [exc.message]}
     else:
@@ -542,7 +534,7 @@ async def record_sale(
         body = SaleCreate.model_validate({**_given(values), "customer_id": customer.id})
         sale = await sales.create(session, temporal, settings, user, body)
     except ValidationError as exc:
-        errors = _errors_by_input(exc)
+        errors = errors_by_input(exc)
     except InvalidField as exc:
         errors = {exc.field: [exc.message]}
     else:
@@ -611,7 +603,7 @@ async def record_review(
         )
         await reviews.create(session, temporal, settings, user, body)
     except ValidationError as exc:
-        errors = _errors_by_input(exc)
+        errors = errors_by_input(exc)
     except InvalidField as exc:
         errors = {exc.field: [exc.message]}
     else:
@@ -644,7 +636,7 @@ async def issue_referral(
     try:
         body = ReferralCreate.model_validate({**_given(values), "customer_id": customer.id})
     except ValidationError as exc:
-        forms = {"referral": Filled(values, _errors_by_input(exc))}
+        forms = {"referral": Filled(values, errors_by_input(exc))}
         return await _customer_page(
             request, session, temporal, settings, user, customer.id, forms=forms, status_code=422
         )

@@ -24,7 +24,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from temporalio.client import Client
 
-from api.console.forms import field_errors
+from api.console.forms import errors_by_input
 from api.console.navigation import page
 from api.console.session import ConsoleUser, CsrfChecked
 from api.console.templating import apply_session, redirect, render
@@ -85,14 +85,6 @@ def _notice(notice: str | None) -> str | None:
     return NOTICES.get(notice or "")
 
 
-def _first_segment(errors: dict[str, list[str]]) -> dict[str, list[str]]:
-    """``tags.2`` -> ``tags``: the form shows one input per field."""
-    merged: dict[str, list[str]] = {}
-    for name, messages in errors.items():
-        merged.setdefault(name.split(".")[0], []).extend(messages)
-    return merged
-
-
 # ---------------------------------------------------------------- the list
 
 
@@ -140,7 +132,7 @@ async def list_page(request: Request, user: ConsoleUser, session: SessionDep) ->
         )
         found, paging = await leads.list_leads(session, user, filters, asked), asked
     except ValidationError as exc:
-        errors = _first_segment(field_errors(exc))
+        errors = errors_by_input(exc)
     except InvalidField as exc:
         errors = {exc.field: [exc.message]}
     # The form calls the page size per_page, as GET /v1/leads does.
@@ -221,7 +213,7 @@ async def create_lead(
         )
         created = await leads.create(session, temporal, settings, user, body)
     except ValidationError as exc:
-        return _form_page(request, user, values, _first_segment(field_errors(exc)), 422)
+        return _form_page(request, user, values, errors_by_input(exc), 422)
     except InvalidField as exc:
         return _form_page(request, user, values, {exc.field: [exc.message]}, 422)
     notice = "duplicate" if created.duplicate else "created"
@@ -435,7 +427,7 @@ async def log_reply(
         )
     except ValidationError as exc:
         values = {"type": type, "content": content}
-        errors = _first_segment(field_errors(exc))
+        errors = errors_by_input(exc)
         return await _lead_page(
             request, user, session, settings, lead_id, reply_errors=errors, reply_values=values, status=422
         )
