@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     """How long ``POST /v1/content/{id}/publish`` waits for the outcome before answering 202 with the publication."""
     idempotency_retention_hours: float = Field(72.0, gt=0)
     """Stored ``Idempotency-Key`` responses are deleted after this (by the daily housekeeping schedule)."""
+    event_retention_days: float = Field(30.0, gt=0)
+    """Domain events the outbox relay has dispatched are deleted after this, with their webhook delivery log
+    (by the daily housekeeping schedule); an event with a delivery still being retried is kept."""
 
     webhook_timeout_seconds: float = Field(10.0, gt=0)
     """Per delivery attempt; a receiver that has not answered by then counts as a failed attempt."""

@@ -92,6 +92,7 @@ def wiring(settings: Settings, sessions: async_sessionmaker[AsyncSession], ident
                 publishing.prepare_publication,
                 schedules.start_scheduled_content,
                 housekeeping.delete_expired_idempotency_records,
+                housekeeping.delete_dispatched_events,
                 backups.create_backup,
                 backups.verify_backup,
                 backups.stop_workflows,

@@ -62,7 +62,10 @@ def housekeeping_schedule_id(settings: Settings) -> str:
 
 
 def housekeeping_input(settings: Settings) -> HousekeepingInput:
-    return HousekeepingInput(idempotency_retention_hours=settings.idempotency_retention_hours)
+    return HousekeepingInput(
+        idempotency_retention_hours=settings.idempotency_retention_hours,
+        event_retention_days=settings.event_retention_days,
+    )
 
 
 def housekeeping_schedule(settings: Settings) -> Schedule:
@@ -72,7 +75,10 @@ def housekeeping_schedule(settings: Settings) -> Schedule:
             housekeeping_input(settings),
             id=housekeeping_schedule_id(settings),
             task_queue=settings.task_queue(QueueKind.MAIN),
-            static_summary=f"Housekeeping: forget idempotent responses after {settings.idempotency_retention_hours:g}h",
+            static_summary=(
+                f"Housekeeping: forget idempotent responses after {settings.idempotency_retention_hours:g}h,"
+                f" dispatched events after {settings.event_retention_days:g}d"
+            ),
         ),
         spec=ScheduleSpec(calendars=[HOUSEKEEPING_AT], time_zone_name="UTC"),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),

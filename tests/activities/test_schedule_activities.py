@@ -16,12 +16,23 @@ from activities.content.schedules import SCHEDULE_RUN_KEY, ScheduleActivities
 from activities.housekeeping import HousekeepingActivities
 from core.ids import new_id
 from db.base import utcnow
-from db.models import Company, Content, ContentSchedule, IdempotencyRecord, WorkflowConfig, WorkflowRun
+from db.models import (
+    Company,
+    Content,
+    ContentSchedule,
+    DomainEvent,
+    IdempotencyRecord,
+    Webhook,
+    WebhookDelivery,
+    WorkflowConfig,
+    WorkflowRun,
+)
 from db.session import transaction
 from schemas.content import ContentBrief, ContentType, SocialNetwork, Tone
 from schemas.content_schedules import ScheduledRun, brief_for
 from schemas.content_workflows import Publisher
 from schemas.housekeeping import HousekeepingInput
+from schemas.webhook_delivery import DeliveryStatus
 
 TOPICS = ["software development", "business growth", "technology trends"]
 
@@ -225,3 +236,57 @@ async def test_housekeeping_deletes_only_expired_idempotency_records(db: async_s
         activities.delete_expired_idempotency_records, HousekeepingInput(idempotency_retention_hours=72)
     )
     assert again.idempotency_records_deleted == 0
+
+
+async def test_housekeeping_empties_the_outbox_of_old_dispatched_events_only(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    company_id = new_id("cmp")
+    now = utcnow()
+    # name: (days since dispatched or None if still in the outbox, its one delivery's status or None)
+    events: dict[str, tuple[float | None, DeliveryStatus | None]] = {
+        "old_unheard": (31, None),
+        "old_delivered": (40, DeliveryStatus.delivered),
+        "old_still_retried": (31, DeliveryStatus.pending),
+        "old_undispatched": (None, None),
+        "recent": (29, DeliveryStatus.delivered),
+    }
+    async with transaction(db) as session:
+        session.add(Company(id=company_id, name="Acme"))
+        webhook = Webhook(
+            id=new_id("hook"),
+            company_id=company_id,
+            url="https://example.com/hook",
+            events=["lead.created"],
+            secret="s",
+        )
+        session.add(webhook)
+        await session.flush()
+        for name, (days, delivery_status) in events.items():
+            dispatched_at = None if days is None else now - timedelta(days=days)
+            event = DomainEvent(
+                id=name,
+                company_id=company_id,
+                type="lead.created",
+                created_at=now - timedelta(days=60),
+                dispatched_at=dispatched_at,
+            )
+            session.add(event)
+            await session.flush()
+            if delivery_status is not None:
+                session.add(
+                    WebhookDelivery(id=new_id("whd"), webhook_id=webhook.id, event_id=name, status=delivery_status)
+                )
+    activities = HousekeepingActivities(db, batch=1)
+    retention = HousekeepingInput(idempotency_retention_hours=72, event_retention_days=30)
+    env = ActivityEnvironment()
+    assert await env.run(activities.delete_dispatched_events, retention) == 2
+    async with db() as session:
+        left = await session.scalars(select(DomainEvent.id).where(DomainEvent.company_id == company_id))
+        assert sorted(left) == ["old_still_retried", "old_undispatched", "recent"]
+        # The delivered event's log row went with it (cascade); the retried one's stays.
+        deliveries = await session.scalars(
+            select(WebhookDelivery.event_id).where(WebhookDelivery.webhook_id == webhook.id)
+        )
+        assert sorted(deliveries) == ["old_still_retried", "recent"]
+    assert await env.run(activities.delete_dispatched_events, retention) == 0

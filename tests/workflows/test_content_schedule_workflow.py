@@ -38,7 +38,7 @@ from temporalio.worker import Worker
 from activities.content.schedules import ScheduleActivities
 from core.config import Settings
 from db.base import utcnow
-from db.models import Company, ContentSchedule, IdempotencyRecord
+from db.models import Company, ContentSchedule, DomainEvent, IdempotencyRecord
 from db.session import transaction
 from schemas.content_schedules import ScheduledRun
 from schemas.content_workflows import (
@@ -375,6 +375,15 @@ async def test_the_housekeeping_schedule_runs_the_cleanup(
                     created_at=now - timedelta(hours=hours),
                 )
             )
+        for event_id, days in {"evt_old": 31, "evt_new": 1}.items():
+            session.add(
+                DomainEvent(
+                    id=event_id,
+                    company_id="cmp_housekeeping",
+                    type="lead.created",
+                    dispatched_at=now - timedelta(days=days),
+                )
+            )
     client = temporal_dev.client
     handle = client.get_schedule_handle(housekeeping_schedule_id(settings))
     try:
@@ -388,6 +397,7 @@ async def test_the_housekeeping_schedule_runs_the_cleanup(
         result = await client.get_workflow_handle(started.workflow_id, result_type=HousekeepingResult).result()
     finally:
         await handle.delete()
-    assert result.idempotency_records_deleted == 1
+    assert (result.idempotency_records_deleted, result.events_deleted) == (1, 1)
     async with db() as session:
         assert list(await session.scalars(select(IdempotencyRecord.key))) == ["new"]
+        assert list(await session.scalars(select(DomainEvent.id))) == ["evt_new"]
