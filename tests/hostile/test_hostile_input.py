@@ -352,6 +352,19 @@ INJECTIONS = [
     "{{ 9 ** 9 ** 9 }}",
     "{{ range(1000000000)|list }}",
     "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}",
+    # Each of these would take gigabytes of memory or minutes of CPU from the API (at save time) or the worker.
+    "{{ 'x'|center(1000000000) }}",
+    "{{ 'x'.center(1000000) }}",
+    "{{ ('\\n' * 100000)|indent(1000) }}",
+    "{{ ('x' * 100000)|replace('x', 'y' * 1000) }}",
+    "{{ range(100000)|join('x' * 1000) }}",
+    "{{ '%999999999s'|format('x') }}",
+    "{{ ('%' ~ '9' * 9 ~ 's') % 'x' }}",
+    "{{ '{:>999999999}'.format('x') }}",
+    "{{ lipsum(100000) }}",
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "{% for i in range(100000) %}{% set y = ('x' * 99999)|replace('x', 'y') %}{% endfor %}",
+    "{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}",
 ]
 
 LEAD_CONFIG: dict[str, Any] = {
@@ -427,6 +440,16 @@ def test_values_are_data_never_templates() -> None:
     brief = ContentBrief(type=ContentType.blog, topic=payload, keywords=[payload], call_to_action=payload)
     system, user = prompts(brief, Company(name=payload, industry=payload))
     assert payload in user and "49" not in user and "<class" not in system + user
+
+
+def test_the_bounds_leave_what_a_message_uses_alone() -> None:
+    sample = templates.LEAD_SAMPLE
+    assert templates.render("{{ name|center(14) }}|{{ name|replace('Jane', 'J') }}", sample) == "  Jane Smith  |J Smith"
+    assert templates.render("{% for tag in tags %}#{{ tag }} {% endfor %}{{ tags|join(', ') }}", sample) == "#vip vip"
+    assert templates.render("{{ '%s, call 18005551234' % first_name }} {{ '{:>6}'.format('ok') }}", sample) == (
+        "Jane, call 18005551234     ok"
+    )
+    assert len(templates.render("{{ 'x' * 100000 }}", sample)) == templates.MAX_TEXT  # the limit itself renders
 
 
 # ---- what the OpenAPI fuzzer found (each was a 500)
