@@ -116,6 +116,15 @@ async def record_restore(session: AsyncSession, result: RestoreResult, actor: Us
         )
 
 
+async def _record_request(
+    session: AsyncSession, actor: User, action: str, backup_id: str, facts: dict[str, Any]
+) -> None:
+    """Who asked, committed before the wait: a backup or restore that outlives it (the caller gets a 503 and the
+    workflow goes on) or fails is still on record as requested, by whom and from where."""
+    audit.record(session, actor.company_id, actor, action, "backup", backup_id, audit.changed({}, facts))
+    await session.commit()
+
+
 async def create(session: AsyncSession, client: Client, settings: Settings, actor: User) -> BackupCreated:
     """Back up the admin's company through ``BackupWorkflow`` and wait for it."""
     backup_id = new_id("bkp")
@@ -131,6 +140,7 @@ async def create(session: AsyncSession, client: Client, settings: Settings, acto
         )
     except RPCError as exc:
         raise ServiceUnavailable(f"Temporal is not reachable; {what} was not started") from exc
+    await _record_request(session, actor, "backup.requested", backup_id, {})
     log.info("user %s started %s", actor.id, what)
     result = await _outcome(handle, backup_id, what)
     await record_backup(session, result, actor)
@@ -172,6 +182,7 @@ async def restore(
         )
     except RPCError as exc:
         raise ServiceUnavailable(f"Temporal is not reachable; {what} was not started") from exc
+    await _record_request(session, actor, "backup.restore_requested", backup_id, {"restore_id": restore_id})
     log.info("user %s started %s", actor.id, what)
     result = await _outcome(handle, backup_id, what)
     await record_restore(session, result, actor)

@@ -104,6 +104,11 @@ async def test_a_backup_and_a_restore_through_the_worker(
     assert audited["backup.created"].target_id == backup_id and audited["backup.created"].actor_id == owner.user_id
     assert audited["backup.restored"].target_id == backup_id
     assert audited["backup.restored"].changes["workflows_cancelled"] == [None, 2]
+    assert audited["backup.restore_requested"].actor_id == owner.user_id
+    assert audited["backup.restore_requested"].changes["restore_id"] == [
+        None,
+        audited["backup.restored"].changes["restore_id"][1],
+    ]
     one = (await client.get(f"/api/system/backups/{body['backup_id']}", headers=owner.headers)).json()
     assert one["restored_at"] is not None
 
@@ -158,7 +163,7 @@ async def test_refusals_answer_in_the_surface_format_and_change_nothing(
 
 
 async def test_without_a_worker_the_call_answers_503_within_its_wait(
-    client: httpx2.AsyncClient, owner: Account, monkeypatch: pytest.MonkeyPatch
+    client: httpx2.AsyncClient, owner: Account, monkeypatch: pytest.MonkeyPatch, db: async_sessionmaker[AsyncSession]
 ) -> None:
     monkeypatch.setattr(backups, "WAIT_SECONDS", 1.0)
     response = await client.post("/api/system/backup", headers=owner.headers)
@@ -166,3 +171,9 @@ async def test_without_a_worker_the_call_answers_503_within_its_wait(
     detail = response.json()["detail"]
     assert "has not finished within 1s" in detail and "workflow backup/bkp_" in detail
     assert "is a worker running?" in detail
+    # The backup goes on without the caller: who asked for it is on record although the answer was a 503.
+    async with db() as session:
+        [entry] = await session.scalars(
+            select(AuditEntry).where(AuditEntry.company_id == owner.company_id, AuditEntry.target_type == "backup")
+        )
+    assert (entry.action, entry.actor_id, entry.target_type) == ("backup.requested", owner.user_id, "backup")
