@@ -83,6 +83,10 @@ class Lead(Timestamps, Base):
         Index("ix_leads_company_source_created", "company_id", "source", "created_at", "id"),
         # ``tags @> '["vip"]'`` (the tags filter) on PostgreSQL; a plain index elsewhere.
         Index("ix_leads_tags", "tags", postgresql_using="gin", postgresql_ops={"tags": "jsonb_path_ops"}),
+        # The search box, ``name ILIKE '%text%' OR email ILIKE '%text%'``: trigram indexes on PostgreSQL (the pg_trgm
+        # extension, created by migration 0006 where the database allows it); plain indexes elsewhere.
+        Index("ix_leads_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}),
+        Index("ix_leads_email_trgm", "email", postgresql_using="gin", postgresql_ops={"email": "gin_trgm_ops"}),
     )
 
     id: Mapped[str] = id_column()

@@ -29,7 +29,12 @@ def _check_send_window(settings: dict[str, Any]) -> None:
 async def default_send_window(session: AsyncSession, company_id: str) -> SendWindow | None:
     """The company's send window for automations that set none of their own (checked when it was saved)."""
     company = await session.get(Company, company_id)
-    stored = company.settings.get(DEFAULT_SEND_WINDOW) if company else None
+    return send_window_of(company) if company else None
+
+
+def send_window_of(company: Company) -> SendWindow | None:
+    """``default_send_window`` of a company already loaded."""
+    stored = company.settings.get(DEFAULT_SEND_WINDOW)
     return SendWindow.model_validate(stored) if stored else None
 
 

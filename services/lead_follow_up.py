@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from core.config import Settings
-from db.models import Lead, WorkflowConfig, WorkflowRun
+from db.models import Company, Lead, WorkflowConfig, WorkflowRun
 from schemas.lead_follow_up import FollowUpStep, LeadEvent, LeadEventSignal, LeadFollowUpInput
 from schemas.messaging import SendWindow
 from schemas.workflow_configs import LeadNurturingActions, LeadTriggers, WorkflowType
@@ -67,9 +67,12 @@ def build_input(
     )
 
 
-async def matching_configs(session: AsyncSession, lead: Lead) -> list[WorkflowConfig]:
-    configs = await session.scalars(
-        select(WorkflowConfig)
+async def matching_configs(session: AsyncSession, lead: Lead) -> list[tuple[WorkflowConfig, Company]]:
+    """The active lead-nurturing configs whose triggers match, each with the company (whose send window the run
+    takes when the config sets none): one query for both."""
+    rows = await session.execute(
+        select(WorkflowConfig, Company)
+        .join(Company, Company.id == WorkflowConfig.company_id)
         .where(
             WorkflowConfig.company_id == lead.company_id,
             WorkflowConfig.workflow_type == WorkflowType.lead_nurturing,
@@ -77,7 +80,7 @@ async def matching_configs(session: AsyncSession, lead: Lead) -> list[WorkflowCo
         )
         .order_by(WorkflowConfig.created_at)
     )
-    return [config for config in configs if matches(config, lead)]
+    return [(config, company) for config, company in rows if matches(config, lead)]
 
 
 async def start_sequence(
@@ -89,10 +92,12 @@ async def start_sequence(
     trigger_type: str,
     *,
     new_lead: bool = False,
+    company: Company | None = None,
 ) -> WorkflowRun:
     """Start the config's sequence for the lead (``services.runs.start_recorded``): ``Conflict`` while one is live.
 
-    ``new_lead``: the lead was created in this transaction (no sequence of it can be live yet).
+    ``new_lead``: the lead was created in this transaction (no sequence of it can be live yet). ``company``: the
+    lead's company when the caller has it already (else it is read for its send window).
     """
     steps = len(LeadNurturingActions.model_validate(config.actions).follow_up) + 1
     start = RunStart(
@@ -104,7 +109,11 @@ async def start_sequence(
         trigger_type=trigger_type,
         summary=f"Follow-up of {lead.id} by '{config.name}' ({steps} steps)",
     )
-    window = await companies.default_send_window(session, lead.company_id)
+    window = (
+        companies.send_window_of(company)
+        if company is not None
+        else await companies.default_send_window(session, lead.company_id)
+    )
     return await start_recorded(
         session,
         client,
@@ -121,9 +130,13 @@ async def start_matching(
 ) -> list[WorkflowRun]:
     """One sequence per active lead-nurturing config whose triggers match the new lead."""
     runs = []
-    for config in await matching_configs(session, lead):
+    for config, company in await matching_configs(session, lead):
         try:
-            runs.append(await start_sequence(session, client, settings, lead, config, trigger_type, new_lead=True))
+            runs.append(
+                await start_sequence(
+                    session, client, settings, lead, config, trigger_type, new_lead=True, company=company
+                )
+            )
         except Conflict:
             log.info("lead %s already in sequence for config %s; not starting another", lead.id, config.id)
     return runs

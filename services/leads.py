@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, delete, exists, func, literal, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from temporalio.client import Client
@@ -61,7 +61,9 @@ async def get(session: AsyncSession, actor: User, lead_id: str, *, with_interact
 
 def _has_tag(dialect: str, tag: str) -> ColumnElement[bool]:
     if dialect == "postgresql":
-        return Lead.tags.bool_op("@>")(func.jsonb_build_array(tag))
+        # A jsonb constant, which the GIN index ``ix_leads_tags`` answers; ``jsonb_build_array(tag)`` is only
+        # stable, so PostgreSQL evaluated it again for every row it rechecked.
+        return Lead.tags.bool_op("@>")(literal([tag], Lead.tags.type))
     elements = func.json_each(Lead.tags).table_valued("value")
     return exists(select(elements.c.value).where(elements.c.value == tag))
 
@@ -76,11 +78,21 @@ async def list_leads(session: AsyncSession, actor: User, filters: LeadFilter, pa
     for tag in filters.tags:
         statement = statement.where(_has_tag(dialect, tag))
     if filters.q is not None:
-        # autoescape: a "%" or "_" typed in the search box is matched literally, not as a wildcard.
+        # autoescape: a "%" or "_" typed in the search box is matched literally, not as a wildcard. On PostgreSQL
+        # this is ``ILIKE '%text%'``, which the trigram indexes on name and email answer (migration 0006).
         statement = statement.where(
             or_(Lead.name.icontains(filters.q, autoescape=True), Lead.email.icontains(filters.q, autoescape=True))
         )
-    return await paginate(session, statement, page, sortable=SORTABLE, default_sort="created_at", tie_breaker=Lead.id)
+    return await paginate(
+        session,
+        statement,
+        page,
+        sortable=SORTABLE,
+        default_sort="created_at",
+        tie_breaker=Lead.id,
+        # The tags' and the search's indexes find the matching leads; the order's indexes would test every lead.
+        matches_first=bool(filters.tags) or filters.q is not None,
+    )
 
 
 async def _check_assignee(session: AsyncSession, actor: User, user_id: str | None) -> None:
@@ -93,6 +105,37 @@ async def _check_assignee(session: AsyncSession, actor: User, user_id: str | Non
 
 async def _by_email(session: AsyncSession, company_id: str, email: str) -> Lead | None:
     return await session.scalar(select(Lead).where(Lead.company_id == company_id, Lead.email == email))
+
+
+async def _insert_unless_known(session: AsyncSession, company_id: str, body: LeadCreate) -> Lead | None:
+    """Insert the lead unless the company has its email already (``None`` then), in one statement.
+
+    ``ON CONFLICT DO NOTHING`` on the (company, email) constraint replaces a lookup, a savepoint around the insert
+    and its release: a conflict leaves the transaction usable, and a concurrent insert of the same email is waited
+    for rather than raised (PostgreSQL; SQLite has one writer at a time).
+    """
+    insert: Any = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(Lead)
+        .values(
+            id=new_id("lead"),
+            company_id=company_id,
+            name=body.name,
+            email=body.email,
+            phone=body.phone,
+            source=body.source,
+            status=LeadStatus.new,
+            notes=body.notes,
+            tags=body.tags,
+            custom_fields=body.custom_fields,
+            assigned_to=body.assigned_to,
+            timezone=body.timezone,
+        )
+        .on_conflict_do_nothing(index_elements=[Lead.company_id, Lead.email])
+        .returning(Lead)
+    )
+    lead: Lead | None = await session.scalar(statement)
+    return lead
 
 
 def _summary(lead: Lead) -> dict[str, Any]:
@@ -131,31 +174,12 @@ async def create(
     if body.email is None and body.phone is None:
         raise InvalidField("email", "a lead needs an email address or a phone number")
     await _check_assignee(session, actor, body.assigned_to)
-    if body.email is not None and (existing := await _by_email(session, actor.company_id, body.email)):
-        return CreatedLead(await _merge(session, existing, body), duplicate=True)
-    lead = Lead(
-        id=new_id("lead"),
-        company_id=actor.company_id,
-        name=body.name,
-        email=body.email,
-        phone=body.phone,
-        source=body.source,
-        status=LeadStatus.new,
-        notes=body.notes,
-        tags=body.tags,
-        custom_fields=body.custom_fields,
-        assigned_to=body.assigned_to,
-        timezone=body.timezone,
-    )
-    try:
-        async with session.begin_nested():
-            session.add(lead)
-            await session.flush()
-    except IntegrityError:
-        # A concurrent request created the same email between our lookup and our insert.
+    lead = await _insert_unless_known(session, actor.company_id, body)
+    if lead is None:
+        # The company has this email already (perhaps written by a concurrent request a moment ago).
         existing = await _by_email(session, actor.company_id, body.email or "")
         if existing is None:
-            raise
+            raise Conflict("A lead with this email was being changed at the same moment; retry")
         return CreatedLead(await _merge(session, existing, body), duplicate=True)
     await events.emit(session, lead.company_id, "lead.created", lead.id, _summary(lead))
     log.info("user %s created lead %s (%s) in %s", actor.id, lead.id, lead.source, lead.company_id)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx2
 from fastapi import FastAPI
 
-from tests.api.lead_support import create_lead, event_types, stored_keys
+from tests.api.lead_support import add_lead_config, create_lead, event_types, run_count, stored_keys
 from tests.conftest import Account, register
 
 # The spec's "Create Lead" request body.
@@ -208,6 +209,57 @@ async def test_list_filters_sorts_and_pages(client: httpx2.AsyncClient, owner: A
     assert bad_status.status_code == 422 and "status" in bad_status.json()["details"]
 
 
+async def test_search_matches_name_or_email_literally_and_pages_with_the_filters(
+    client: httpx2.AsyncClient, owner: Account
+) -> None:
+    """``q`` is a case-insensitive substring of the name or the email; ``%`` and ``_`` are characters, not wildcards.
+
+    Searching and the tags filter read the matching leads first (services.paging's ``matches_first``): the total
+    and the pages must be those of the plain filtered, sorted list.
+    """
+    specs = [
+        ("Ann 100% Organic", "ann@example.com", ["vip"]),
+        ("Bo Under_Score", "bo@example.com", ["vip"]),
+        ("Cy Plain", "cy_x@example.com", []),
+        ("Di Hundred", "di100x@example.com", ["vip"]),
+        ("Ed Other", "ed@example.org", ["vip"]),
+    ]
+    for name, email, tags in specs:
+        await create_lead(client, owner, {"name": name, "email": email, "tags": tags})
+    stranger = await register(client, "Stranger Ltd")
+    await create_lead(client, stranger, {"name": "Ann 100% Elsewhere", "email": "ann100@example.com"})
+
+    async def search(**params: Any) -> tuple[list[str], int]:
+        response = await client.get(
+            "/v1/leads", headers=owner.headers, params={"sort_by": "name", "sort_dir": "asc", **params}
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return [lead["name"] for lead in body["data"]], body["meta"]["total_items"]
+
+    assert await search(q="100%") == (["Ann 100% Organic"], 1)
+    assert await search(q="%") == (["Ann 100% Organic"], 1)  # not "any text"
+    assert await search(q="00% ORG") == (["Ann 100% Organic"], 1)
+    assert await search(q="1_0") == ([], 0)  # "_" is not "any one character": "100" does not match
+    assert await search(q="r_s") == (["Bo Under_Score"], 1)
+    assert await search(q="_") == (["Bo Under_Score", "Cy Plain"], 2)  # in the name, or in the email
+    assert await search(q="100") == (["Ann 100% Organic", "Di Hundred"], 2)
+    assert await search(q="EXAMPLE.ORG") == (["Ed Other"], 1)
+    assert await search(q="organic") == (["Ann 100% Organic"], 1)
+    assert await search(q="nobody") == ([], 0)
+    assert await search(q="example", tags="vip", sort_dir="desc") == (
+        ["Ed Other", "Di Hundred", "Bo Under_Score", "Ann 100% Organic"],
+        4,
+    )
+    # Pages of a search and of the tags filter: the same rows as the whole list, sliced, whatever the page.
+    for params in ({"q": "example"}, {"tags": "vip"}, {"tags": "vip", "q": "o"}):
+        everything, total = await search(**params, per_page=100)
+        paged = [name for page in (1, 2, 3) for name in (await search(**params, per_page=2, page=page))[0]]
+        assert paged == everything and total == len(everything) and total >= 3
+        beyond, beyond_total = await search(**params, per_page=2, page=10)
+        assert beyond == [] and beyond_total == total
+
+
 async def test_interactions_list_filters_and_pages(client: httpx2.AsyncClient, owner: Account) -> None:
     lead = await create_lead(client, owner, {"name": "Jane Smith", "email": "jane@example.com"})
     url = f"/v1/leads/{lead['id']}/interactions"
@@ -306,6 +358,19 @@ async def test_another_companys_leads_are_not_found(client: httpx2.AsyncClient, 
     assert theirs.status_code == 201 and theirs.json()["id"] != lead["id"]
     assert (await client.get(url, headers=owner.headers)).json()["status"] == "new"
     assert (await client.get("/v1/leads")).status_code == 401
+
+
+async def test_two_creates_of_one_email_at_once_make_one_lead_and_one_sequence(
+    app: FastAPI, client: httpx2.AsyncClient, owner: Account
+) -> None:
+    await add_lead_config(app, owner.company_id)
+    body = {"name": "Dana Lee", "email": "dana@example.com", "source": "website_form"}
+    answers = await asyncio.gather(*(client.post("/v1/leads", headers=owner.headers, json=body) for _ in range(2)))
+    assert sorted(answer.status_code for answer in answers) == [200, 201], [answer.text for answer in answers]
+    first, second = (answer.json()["id"] for answer in answers)
+    assert first == second
+    assert await run_count(app, first) == 1
+    assert await event_types(app, first) == ["lead.created"]
 
 
 async def test_a_second_create_with_the_same_email_returns_the_lead_merged(
