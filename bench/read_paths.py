@@ -14,6 +14,7 @@ so ``docs/performance.md`` can show the plans behind the indexes.
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -290,6 +291,7 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("status=engaged", {"status": "engaged"}),
     ("source=website_form, by name", {"source": "website_form", "sort_by": "name", "sort_dir": "asc"}),
     ("tags=tag7", {"tags": "tag7"}),
+    ("search q=lead5 (11,111 matches)", {"q": "lead5"}),
     ("by email", {"sort_by": "email", "sort_dir": "asc"}),
     ("by updated_at, oldest first", {"sort_by": "updated_at", "sort_dir": "asc"}),
     ("by status", {"sort_by": "status", "sort_dir": "desc"}),
@@ -305,6 +307,16 @@ def _list_cases(total_pages: dict[str, int]) -> list[Case]:
             cases.append(Case(f"{label}: {where} page ({page})", "/v1/leads", {**params, "page": page}))
     cases.append(Case("search q=lead4242", "/v1/leads", {"q": "lead4242"}))
     return cases
+
+
+CASES_ENV = "BENCH_CASES"
+"""Comma-separated parts of case names (``BENCH_CASES=dashboard,workflows``): only the cases whose name contains one
+are measured. Unset: every case."""
+
+
+def _selected(cases: list[Case]) -> list[Case]:
+    wanted = [part.strip() for part in os.environ.get(CASES_ENV, "").split(",") if part.strip()]
+    return [case for case in cases if not wanted or any(part in case.name for part in wanted)]
 
 
 def _analytics_cases() -> list[Case]:
@@ -487,7 +499,7 @@ async def _run(sizes: Sizes) -> tuple[dict[str, float], dict[str, int], list[Pha
                     loaded["upgrade to head (index builds)"] = round(time.perf_counter() - started, 2)
                     with psycopg.connect(url, autocommit=True) as connection:
                         connection.execute("ANALYZE")
-                cases = _list_cases(await _total_pages(client, account)) + _analytics_cases()
+                cases = _selected(_list_cases(await _total_pages(client, account)) + _analytics_cases())
                 requests = sizes.requests if revision == "head" else sizes.requests_before
                 phase = Phase(revision, await _measure(client, account, log, url, cases, requests))
                 phase.seconds = time.perf_counter() - started

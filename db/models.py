@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, func, select
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, func, select, text
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from db.base import Base, JSONType, Timestamps, id_column, utcnow
@@ -433,9 +433,19 @@ class MessageDelivery(Base):
 
     __tablename__ = "message_deliveries"
     __table_args__ = (
-        # The automated messages of a period: the sent ones by when they were sent (counted from the index alone),
-        # the others by when they were written.
+        # The automated messages of a period: the sent ones by when they were sent, the others (recorded, or never
+        # sent) by when they were written, each counted from its index alone. The second is partial: it holds only
+        # the automated messages without a send time, which every sent message would otherwise bury.
         Index("ix_message_deliveries_company_sent", "company_id", "sent_at", "status", "workflow_run_id"),
+        Index(
+            "ix_message_deliveries_company_unsent",
+            "company_id",
+            "created_at",
+            "status",
+            postgresql_where=text("sent_at IS NULL AND workflow_run_id IS NOT NULL"),
+            sqlite_where=text("sent_at IS NULL AND workflow_run_id IS NOT NULL"),
+        ),
+        # A company's messages in the order they were written (the deliveries list's default order).
         Index("ix_message_deliveries_company_created", "company_id", "created_at", "sent_at"),
         # A run's messages (its foreign key), and its first delivered one from the index alone (response times).
         Index("ix_message_deliveries_run_status", "workflow_run_id", "status", "sent_at", "created_at"),

@@ -96,31 +96,41 @@ class _SourceRow:
     timed: int
 
 
-async def _by_status(session: AsyncSession, cohort: list[ColumnElement[bool]]) -> dict[str, int]:
-    rows = await session.execute(select(Lead.status, func.count()).where(*cohort).group_by(Lead.status))
-    counts = {status.value: 0 for status in LeadStatus}
-    counts.update({status: int(count) for status, count in rows})
-    return counts
+@dataclass(frozen=True)
+class _Cohort:
+    """The period's leads counted in one pass, per (status, source)."""
+
+    by_status: dict[str, int]
+    sources: list[_SourceRow]
 
 
-async def _by_source(session: AsyncSession, cohort: list[ColumnElement[bool]]) -> list[_SourceRow]:
+async def _counted(session: AsyncSession, cohort: list[ColumnElement[bool]]) -> _Cohort:
     converted = Lead.status == LeadStatus.converted
     timed = converted & Lead.converted_at.is_not(None)
     rows = await session.execute(
         select(
+            Lead.status,
             Lead.source,
             func.count(),
-            func.count(case((converted, Lead.id))),
             func.sum(case((timed, epoch_seconds(Lead.converted_at) - epoch_seconds(Lead.created_at)))),
             func.count(case((timed, Lead.id))),
         )
         .where(*cohort)
-        .group_by(Lead.source)
+        .group_by(Lead.status, Lead.source)
     )
-    return [
-        _SourceRow(source, int(count), int(conv), float(seconds or 0), int(timed_count))
-        for source, count, conv, seconds, timed_count in rows
-    ]
+    by_status = {status.value: 0 for status in LeadStatus}
+    by_source: dict[str, _SourceRow] = {}
+    for status, source, count, seconds, timed_count in rows:
+        by_status[status] = by_status.get(status, 0) + int(count)
+        earlier = by_source.get(source, _SourceRow(source, 0, 0, 0.0, 0))
+        by_source[source] = _SourceRow(
+            source,
+            earlier.count + int(count),
+            earlier.converted + (int(count) if status == LeadStatus.converted else 0),
+            earlier.conversion_seconds + float(seconds or 0),
+            earlier.timed + int(timed_count),
+        )
+    return _Cohort(by_status, list(by_source.values()))
 
 
 @dataclass(frozen=True)
@@ -217,8 +227,8 @@ async def lead_analytics(
     """
     period = resolve_period(start, end)
     cohort = _cohort(actor, period, source)
-    by_status = await _by_status(session, cohort)
-    sources = await _by_source(session, cohort)
+    counted = await _counted(session, cohort)
+    by_status, sources = counted.by_status, counted.sources
     responses = await _responses(session, actor, cohort)
     total = sum(row.count for row in sources)
     converted = sum(row.converted for row in sources)
@@ -253,8 +263,8 @@ async def lead_nurturing_analytics(
     """``/api`` lead figures for the leads created in the period; interactions counted when recorded in it."""
     period = resolve_period(start, end)
     cohort = _cohort(actor, period)
-    by_status = await _by_status(session, cohort)
-    sources = await _by_source(session, cohort)
+    counted = await _counted(session, cohort)
+    by_status, sources = counted.by_status, counted.sources
     responses = await _responses(session, actor, cohort)
     total = sum(row.count for row in sources)
     by_source = {source.value: 0 for source in LeadSource}

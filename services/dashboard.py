@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
@@ -47,6 +47,96 @@ CHANGE_PLACES = 4
 
 
 @dataclass(frozen=True)
+class _Days:
+    """Per-day figures of one table (UTC day -> one value per column), read in one pass over the period and the
+    previous one: the headline, the comparison and the charts are all sums of these days."""
+
+    rows: dict[str, tuple[Any, ...]]
+
+    def series(self, period: Period, column: int) -> list[Any]:
+        return zero_filled(period, {day: values[column] for day, values in self.rows.items()})
+
+    def total(self, period: Period, column: int) -> Any:
+        return sum(self.series(period, column))
+
+
+async def _per_day(session: AsyncSession, moment: Any, values: list[Any], *conditions: ColumnElement[bool]) -> _Days:
+    day = utc_day(moment)
+    rows = await session.execute(select(day, *values).where(*conditions).group_by(day))
+    # A sum over no matching rows is NULL: 0 here, as on a day without rows.
+    return _Days({row[0]: tuple(0 if value is None else value for value in row[1:]) for row in rows})
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """The rows of leads, customers and sales behind the headline, the comparison, the charts and the revenue."""
+
+    leads: _Days
+    """Created that day: (leads, of them now converted)."""
+    conversions: _Days
+    """(leads converted that day,), over the period only."""
+    customers: _Days
+    """(customers created that day,)."""
+    sales: _Days
+    """Completed sales recorded that day: (sales, amount, amount of those an automation brought)."""
+
+
+def _brought_by_automation(window: Window) -> ColumnElement[bool]:
+    """A completed sale of the period by a customer from a converted lead that an automation followed up, or that
+    redeemed a referral code."""
+    followed_up = select(WorkflowRun.id).where(
+        WorkflowRun.company_id == window.company_id,
+        WorkflowRun.workflow_type == WorkflowType.lead_nurturing,
+        WorkflowRun.trigger_id == Lead.id,
+    )
+    from_followed_up_lead = (
+        select(Customer.id)
+        .join(Lead, Lead.id == Customer.lead_id)
+        .where(
+            Customer.id == Sale.customer_id,
+            Lead.company_id == window.company_id,
+            Lead.status == LeadStatus.converted,
+            followed_up.exists(),
+        )
+    )
+    # The period's bound first: a CASE condition is evaluated in order, so no previous-period sale is looked up.
+    return and_(Sale.created_at >= window.start, or_(Sale.referral_id.is_not(None), from_followed_up_lead.exists()))
+
+
+async def _tables(session: AsyncSession, window: Window, span: Window) -> _Tables:
+    company_id = window.company_id
+    leads = await _per_day(
+        session,
+        Lead.created_at,
+        [func.count(), func.count(case((Lead.status == LeadStatus.converted, Lead.id)))],
+        Lead.company_id == company_id,
+        *span.contains(Lead.created_at),
+    )
+    conversions = await _per_day(
+        session,
+        Lead.converted_at,
+        [func.count()],
+        Lead.company_id == company_id,
+        Lead.status == LeadStatus.converted,
+        *window.contains(Lead.converted_at),
+    )
+    customers = await _per_day(
+        session,
+        Customer.created_at,
+        [func.count()],
+        Customer.company_id == company_id,
+        *span.contains(Customer.created_at),
+    )
+    sales = await _per_day(
+        session,
+        Sale.created_at,
+        [func.count(), func.sum(Sale.amount), func.sum(case((_brought_by_automation(window), Sale.amount)))],
+        *completed_sales(span),
+    )
+    return _Tables(leads, conversions, customers, sales)
+
+
+@dataclass(frozen=True)
 class _Headline:
     """The figures the dashboard compares with the previous period."""
 
@@ -56,6 +146,16 @@ class _Headline:
     sales: int
     sales_total: Decimal
 
+    @classmethod
+    def of(cls, tables: _Tables, period: Period) -> _Headline:
+        return cls(
+            new_leads=int(tables.leads.total(period, 0)),
+            converted_leads=int(tables.leads.total(period, 1)),
+            new_customers=int(tables.customers.total(period, 0)),
+            sales=int(tables.sales.total(period, 0)),
+            sales_total=Decimal(tables.sales.total(period, 1)),
+        )
+
     @property
     def lead_conversion_rate(self) -> float:
         return ratio(self.converted_leads, self.new_leads)
@@ -63,23 +163,6 @@ class _Headline:
     @property
     def total_sales(self) -> float:
         return money(self.sales_total)
-
-
-async def _headline(session: AsyncSession, window: Window) -> _Headline:
-    new_leads, converted = (
-        await session.execute(
-            select(func.count(), func.count(case((Lead.status == LeadStatus.converted, Lead.id)))).where(
-                Lead.company_id == window.company_id, *window.contains(Lead.created_at)
-            )
-        )
-    ).one()
-    customers = await session.scalar(
-        select(func.count()).where(Customer.company_id == window.company_id, *window.contains(Customer.created_at))
-    )
-    sales, total = (
-        await session.execute(select(func.count(), func.sum(Sale.amount)).where(*completed_sales(window)))
-    ).one()
-    return _Headline(int(new_leads), int(converted), int(customers or 0), int(sales), Decimal(total or 0))
 
 
 async def _referral_codes(session: AsyncSession, window: Window) -> tuple[int, int]:
@@ -108,47 +191,28 @@ def _comparison(now: _Headline, before: _Headline) -> DashboardComparison:
     )
 
 
-async def _per_day(session: AsyncSession, moment: Any, value: Any, *conditions: ColumnElement[bool]) -> dict[str, Any]:
-    day = utc_day(moment)
-    rows = await session.execute(select(day, value).where(*conditions).group_by(day))
-    return {day: value for day, value in rows}
-
-
-async def _leads_chart(session: AsyncSession, window: Window, period: Period) -> Chart:
-    created = await _per_day(
-        session, Lead.created_at, func.count(), Lead.company_id == window.company_id, *window.contains(Lead.created_at)
-    )
-    converted = await _per_day(
-        session,
-        Lead.converted_at,
-        func.count(),
-        Lead.company_id == window.company_id,
-        Lead.status == LeadStatus.converted,
-        *window.contains(Lead.converted_at),
-    )
+def _leads_chart(tables: _Tables, period: Period) -> Chart:
     return Chart(
         labels=days_of(period),
         datasets=[
-            ChartDataset(label="New Leads", data=[int(count) for count in zero_filled(period, created)]),
-            ChartDataset(label="Converted Leads", data=[int(count) for count in zero_filled(period, converted)]),
+            ChartDataset(label="New Leads", data=[int(count) for count in tables.leads.series(period, 0)]),
+            ChartDataset(label="Converted Leads", data=[int(count) for count in tables.conversions.series(period, 0)]),
         ],
     )
 
 
-async def _sales_chart(session: AsyncSession, window: Window, period: Period) -> Chart:
-    amounts = await _per_day(session, Sale.created_at, func.sum(Sale.amount), *completed_sales(window))
+def _sales_chart(tables: _Tables, period: Period) -> Chart:
+    amounts = tables.sales.series(period, 1)
     return Chart(
         labels=days_of(period),
-        datasets=[
-            ChartDataset(label="Sales Amount", data=[money(Decimal(amount)) for amount in zero_filled(period, amounts)])
-        ],
+        datasets=[ChartDataset(label="Sales Amount", data=[money(Decimal(amount)) for amount in amounts])],
     )
 
 
 async def _workflow_chart(session: AsyncSession, company_id: str, period: Period) -> Chart:
     """Per type with runs started in the period; the conversion rate is each type's own: leads converted, reviews
     left for the sales asked about, content conversions per view."""
-    groups, _ = await workflow_analytics.figures(session, workflow_analytics.period_cohort(company_id, period))
+    groups = await workflow_analytics.rates(session, workflow_analytics.period_cohort(company_id, period))
     present = [kind for kind in WorkflowType if (kind,) in groups]
     conversion = {
         WorkflowType.lead_nurturing: lambda figures: figures.conversion_rate,
@@ -162,27 +226,6 @@ async def _workflow_chart(session: AsyncSession, company_id: str, period: Period
             ChartDataset(label="Conversion Rate", data=[conversion[kind](groups[(kind,)]) for kind in present]),
         ],
     )
-
-
-async def _revenue_impact(session: AsyncSession, window: Window) -> Decimal:
-    """Completed sales of the period by customers from a converted lead that an automation followed up, or that
-    redeemed a referral code; a sale that is both counts once."""
-    followed_up = select(WorkflowRun.id).where(
-        WorkflowRun.company_id == window.company_id,
-        WorkflowRun.workflow_type == WorkflowType.lead_nurturing,
-        WorkflowRun.trigger_id == Lead.id,
-    )
-    from_followed_up_lead = (
-        select(Customer.id)
-        .join(Lead, Lead.id == Customer.lead_id)
-        .where(Customer.id == Sale.customer_id, Lead.status == LeadStatus.converted, followed_up.exists())
-    )
-    total = await session.scalar(
-        select(func.sum(Sale.amount)).where(
-            *completed_sales(window), or_(Sale.referral_id.is_not(None), from_followed_up_lead.exists())
-        )
-    )
-    return Decimal(total or 0)
 
 
 async def _automated_messages(session: AsyncSession, window: Window) -> int:
@@ -202,9 +245,10 @@ async def _automated_messages(session: AsyncSession, window: Window) -> int:
     return int(count or 0)
 
 
-async def _roi(session: AsyncSession, settings: Settings, window: Window, content_created: int) -> Roi:
+async def _roi(
+    session: AsyncSession, settings: Settings, window: Window, revenue: Decimal, content_created: int
+) -> Roi:
     assumptions = await roi.assumptions(session, window.company_id, settings)
-    revenue = await _revenue_impact(session, window)
     messages = await _automated_messages(session, window)
     hours = roi.hours_saved(assumptions, messages, content_created)
     time_value = Decimal(str(hours)) * Decimal(str(assumptions.hourly_rate))
@@ -229,17 +273,16 @@ async def dashboard(
     """``/v1`` dashboard for the period (see the module docstring for what counts when)."""
     period = resolve_period(start, end)
     window = Window(actor.company_id, *bounds(period))
-    headline = await _headline(session, window)
+    previous = previous_period(period) if compare_to_previous else None
+    # The previous period ends the day before this one starts: one range covers both.
+    span = Window(actor.company_id, bounds(previous)[0], window.end) if previous else window
+    tables = await _tables(session, window, span)
+    headline = _Headline.of(tables, period)
     reviews = await review_referral_analytics(session, actor, period.start_date, period.end_date)
     referrals_created, referrals_used = await _referral_codes(session, window)
     content_scope = ContentScope(actor.company_id, period)
     content_created = sum((await created_by_type(session, content_scope)).values())
     engagement = await period_engagement(session, content_scope)
-    comparison = None
-    if compare_to_previous:
-        comparison = _comparison(
-            headline, await _headline(session, Window(actor.company_id, *bounds(previous_period(period))))
-        )
     return DashboardAnalytics(
         period=period,
         summary=DashboardSummary(
@@ -256,11 +299,11 @@ async def dashboard(
             content_created=content_created,
             content_engagement_rate=engagement.engagement_rate,
         ),
-        comparison=comparison,
+        comparison=_comparison(headline, _Headline.of(tables, previous)) if previous else None,
         charts=DashboardCharts(
-            leads_over_time=await _leads_chart(session, window, period),
-            sales_over_time=await _sales_chart(session, window, period),
+            leads_over_time=_leads_chart(tables, period),
+            sales_over_time=_sales_chart(tables, period),
             workflow_performance=await _workflow_chart(session, actor.company_id, period),
         ),
-        roi=await _roi(session, settings, window, content_created),
+        roi=await _roi(session, settings, window, Decimal(tables.sales.total(period, 2)), content_created),
     )

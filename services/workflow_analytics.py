@@ -26,7 +26,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, select, union
+from sqlalchemy import ColumnElement, Select, case, func, literal, null, select, union, union_all
+from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import CTE, Subquery
 
@@ -120,6 +121,7 @@ class Figures:
     failed: int = 0
     leads: int = 0
     converted: int = 0
+    messages: int = 0
     answered: int = 0
     response_seconds: float = 0.0
     sales_asked: int = 0
@@ -193,36 +195,40 @@ async def _leads(session: AsyncSession, cohort: Cohort, groups: dict[Key, Figure
         groups[key].leads, groups[key].converted = int(leads), int(converted)
 
 
-async def _responses(session: AsyncSession, cohort: Cohort, groups: dict[Key, Figures]) -> None:
+async def _messages(session: AsyncSession, cohort: Cohort, groups: dict[Key, Figures]) -> None:
+    """Every run's delivered messages (the time saved) and, for lead nurturing, the response time: one pass over
+    the cohort's messages, from ix_message_deliveries_run_status alone."""
     sent_at = func.coalesce(MessageDelivery.sent_at, MessageDelivery.created_at)
-    first_out = (
+    per_run = (
         select(
             *cohort.keys,
-            WorkflowRun.id.label("run_id"),
             WorkflowRun.trigger_id.label("lead_id"),
             func.min(sent_at).label("first_out"),
+            func.count().label("messages"),
         )
         .join(MessageDelivery, MessageDelivery.workflow_run_id == WorkflowRun.id)
-        .where(*cohort.runs(WorkflowType.lead_nurturing), MessageDelivery.status.in_(sorted(DELIVERED)))
+        .where(*cohort.runs(), MessageDelivery.status.in_(sorted(DELIVERED)))
         .group_by(*cohort.keys, WorkflowRun.id, WorkflowRun.trigger_id)
         .subquery()
     )
-    out_keys = _keys_of(first_out, cohort)
-    # One index probe per run (ix_interactions_lead_direction_created): its lead's first inbound interaction
-    # after the run's first message. Joined as sets instead, PostgreSQL read every inbound interaction.
-    first_in = (
-        select(func.min(Interaction.created_at))
-        .where(
-            Interaction.lead_id == first_out.c.lead_id,
-            Interaction.company_id == cohort.company_id,
-            Interaction.direction == Direction.inbound,
-            Interaction.created_at > first_out.c.first_out,
+    # One index probe per lead-nurturing run (ix_interactions_lead_direction_created): its lead's first inbound
+    # interaction after the run's first message. Joined as sets instead, PostgreSQL read every inbound interaction.
+    first_in = case(
+        (
+            per_run.c.workflow_type == WorkflowType.lead_nurturing,
+            select(func.min(Interaction.created_at))
+            .where(
+                Interaction.lead_id == per_run.c.lead_id,
+                Interaction.company_id == cohort.company_id,
+                Interaction.direction == Direction.inbound,
+                Interaction.created_at > per_run.c.first_out,
+            )
+            .scalar_subquery(),
         )
-        .scalar_subquery()
     )
     # Materialized: inlined, PostgreSQL would run the probe once per reference to first_in.
     first_reply = (
-        select(*out_keys, first_out.c.first_out, first_in.label("first_in"))
+        select(*_keys_of(per_run, cohort), per_run.c.first_out, per_run.c.messages, first_in.label("first_in"))
         .cte("first_reply")
         .prefix_with("MATERIALIZED", dialect="postgresql")
     )
@@ -231,14 +237,14 @@ async def _responses(session: AsyncSession, cohort: Cohort, groups: dict[Key, Fi
         session,
         select(
             *keys,
+            func.sum(first_reply.c.messages),
             func.count(first_reply.c.first_in),
             func.sum(epoch_seconds(first_reply.c.first_in) - epoch_seconds(first_reply.c.first_out)),
-        )
-        .where(first_reply.c.first_in.is_not(None))
-        .group_by(*keys),
+        ).group_by(*keys),
         len(keys),
     )
-    for key, (answered, seconds) in rows.items():
+    for key, (messages, answered, seconds) in rows.items():
+        groups[key].messages = int(messages)
         groups[key].answered, groups[key].response_seconds = int(answered), float(seconds or 0)
 
 
@@ -299,7 +305,7 @@ async def _content(session: AsyncSession, cohort: Cohort, groups: dict[Key, Figu
         groups[key].engagement = Engagement.of(sums)
 
 
-def _attributions(cohort: Cohort) -> Subquery:
+def _attributions(cohort: Cohort) -> CTE:
     """(group, sale, amount) for every completed sale of the period a run of the group brought, without repeats."""
     sale_columns = (*cohort.keys, Sale.id.label("sale_id"), Sale.amount.label("amount"))
     followed_up = (
@@ -326,42 +332,53 @@ def _attributions(cohort: Cohort) -> Subquery:
         .join(Sale, Sale.customer_id == Customer.id)
         .where(*cohort.runs(WorkflowType.content_generation), *completed_sales(cohort.window))
     )
-    return union(followed_up, referred, from_content).subquery()
+    return union(followed_up, referred, from_content).cte("attributions")
 
 
 async def _revenue(session: AsyncSession, cohort: Cohort, groups: dict[Key, Figures]) -> Decimal:
-    """Fills each group's revenue; returns the total with each sale once."""
+    """Fills each group's revenue; returns the total with each sale once. One statement, so that the attributions
+    are worked out once for both."""
     attributions = _attributions(cohort)
     keys = _keys_of(attributions, cohort)
-    rows = await _grouped(session, select(*keys, func.sum(attributions.c.amount)).group_by(*keys), len(keys))
-    for key, (amount,) in rows.items():
-        groups[key].revenue = Decimal(amount or 0)
+    per_group = select(literal(False).label("is_total"), *keys, func.sum(attributions.c.amount)).group_by(*keys)
     sales = select(attributions.c.sale_id, attributions.c.amount).distinct().subquery()
-    total = await session.scalar(select(func.sum(sales.c.amount)))
-    return Decimal(total or 0)
+    overall = select(literal(True), *(null() for _ in keys), func.sum(sales.c.amount))
+    total = Decimal(0)
+    rows: Result[Any] = await session.execute(union_all(per_group, overall))
+    for row in rows:
+        amount = Decimal(row[-1] or 0)
+        if row[0]:
+            total = amount
+        else:
+            groups[_key(row[1:], len(keys))].revenue = amount
+    return total
 
 
-async def _work_done(session: AsyncSession, cohort: Cohort) -> tuple[int, int]:
-    """Messages the cohort's runs sent (or recorded) and content items they wrote."""
-    messages = await session.scalar(
-        select(func.count(MessageDelivery.id))
-        .join(WorkflowRun, WorkflowRun.id == MessageDelivery.workflow_run_id)
-        .where(*cohort.runs(), MessageDelivery.status.in_(sorted(DELIVERED)))
-    )
+async def _content_written(session: AsyncSession, cohort: Cohort) -> int:
+    """Content items the cohort's runs wrote."""
     subjects = _subjects(cohort, WorkflowType.content_generation)
     content = await session.scalar(
         select(func.count(func.distinct(subjects.c.subject_id)))
         .select_from(subjects)
         .join(Content, (Content.id == subjects.c.subject_id) & (Content.company_id == cohort.company_id))
     )
-    return int(messages or 0), int(content or 0)
+    return int(content or 0)
+
+
+async def rates(session: AsyncSession, cohort: Cohort) -> dict[Key, Figures]:
+    """Every group's runs and what they converted (leads, reviews, content engagement): what the success and
+    conversion rates are worked out from, without the messages, referrals and revenue that ``figures`` adds."""
+    groups: dict[Key, Figures] = {}
+    await _runs(session, cohort, groups)
+    for fill in (_leads, _reviews, _content):
+        await fill(session, cohort, groups)
+    return groups
 
 
 async def figures(session: AsyncSession, cohort: Cohort) -> tuple[dict[Key, Figures], Decimal]:
     """Every group's figures and the revenue total (each sale once)."""
-    groups: dict[Key, Figures] = {}
-    await _runs(session, cohort, groups)
-    for fill in (_leads, _responses, _reviews, _referrals, _content):
+    groups = await rates(session, cohort)
+    for fill in (_messages, _referrals):
         await fill(session, cohort, groups)
     return groups, await _revenue(session, cohort, groups)
 
@@ -435,7 +452,8 @@ async def workflow_analytics(
     type_order = list(WorkflowType)
     keys = sorted(groups, key=lambda key: (type_order.index(WorkflowType(key[0])), key[1] is None, key[1] or ""))
     names = await _names(session, actor.company_id, keys)
-    messages, content = await _work_done(session, cohort)
+    messages = sum(group.messages for group in groups.values())
+    content = await _content_written(session, cohort)
     successful = sum(group.successful for group in groups.values())
     failed = sum(group.failed for group in groups.values())
     assumptions = await roi.assumptions(session, actor.company_id, settings)
