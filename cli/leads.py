@@ -73,8 +73,12 @@ def import_leads(
             # On stderr: standard output carries only the summary, for scripts.
             with Progress(*columns, console=Console(stderr=True)) as progress:
                 task = progress.add_task("rows", total=len(rows))
+
+                async def advance(_: lead_import.ImportReport) -> None:
+                    progress.advance(task)
+
                 return await lead_import.import_rows(
-                    session_factory(engine), client, settings, actor, rows, on_row=lambda: progress.advance(task)
+                    session_factory(engine), client, settings, actor, rows, on_row=advance
                 )
         finally:
             await engine.dispose()

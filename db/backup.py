@@ -82,6 +82,7 @@ EXCLUDED_TABLES: dict[str, str] = {
     "system_checks": "heartbeat proofs of the running system, not anyone's data",
     "audit_log": "the audit trail must survive a restore (the restore appends its own entry to it)",
     "api_call_counts": "API usage that already happened; going back in time would undercount it",
+    "lead_imports": "the progress of console CSV uploads, not data: the leads they imported are backed up",
     "refresh_tokens": "sessions are not restored: replacing the users deletes their refresh tokens (cascade), so "
     "after a restore everyone signs in again",
 }

@@ -624,3 +624,27 @@ class SystemCheck(Base):
     requested_by: Mapped[str | None] = mapped_column(String(40))
     worker_identity: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LeadImport(Base):
+    """A CSV upload imported row by row by the API process that received it; any process shows its progress."""
+
+    __tablename__ = "lead_imports"
+
+    id: Mapped[str] = id_column()
+    company_id: Mapped[str] = company_fk()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete=_CASCADE), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    total: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    merged: Mapped[int] = mapped_column(Integer, default=0)
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+    """Rows not imported (a row may have several errors)."""
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    """The first errors, ``{"row", "field", "message"}`` each."""
+    failure: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    progressed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    """Written as rows are processed: an unfinished import that stops moving lost its process."""
+    finished_at: Mapped[datetime | None]

@@ -33,6 +33,7 @@ API_NOUNS: dict[str, str] = {
     "pub": "publication",
     "link": "link",
     "bkp": "backup",
+    "imp": "import",
     "evt": "event",
     "sup": "suppression",
     "chk": "check",

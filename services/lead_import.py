@@ -6,21 +6,26 @@ import csv
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from typing import Any, TextIO
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from core.config import Settings
-from db.models import Lead, User
+from core.ids import new_id
+from db.base import utcnow
+from db.models import Lead, LeadImport, User
+from db.session import transaction
 from schemas.common import readable_errors
 from schemas.leads import LeadCreate, LeadSource
 from services import leads
-from services.errors import DomainError, InvalidField
+from services.errors import Conflict, DomainError, InvalidField, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,13 @@ EXPORT_COLUMNS = (
     "converted_at",
     "unsubscribed_at",
 )
+IMPORT_ERRORS_KEPT = 1000
+"""An import's report keeps its first errors: enough to correct a file, bounded for a file of bad rows."""
+FINISHED_IMPORTS_KEPT = 5
+"""Per user: the reports of this many recent imports stay readable."""
+IMPORT_PROGRESS_SECONDS = 0.5
+IMPORT_STALLED_AFTER = timedelta(seconds=60)
+"""An unfinished import whose progress has not moved for this long lost its API process."""
 TAG_SEPARATORS = (";", "|")
 EXPORT_BATCH = 500
 # A spreadsheet runs a cell starting with one of these as a formula; lead names and notes come from public forms.
@@ -68,10 +80,12 @@ class ImportReport:
     created: int = 0
     merged: int = 0
     errors: list[RowError] = field(default_factory=list)
+    refused: int | None = None
+    """Rows refused, when read back from a job whose stored errors may be only the first ones."""
 
     @property
     def failed_rows(self) -> int:
-        return len({error.row for error in self.errors})
+        return self.refused if self.refused is not None else len({error.row for error in self.errors})
 
 
 def _defuse(text: str) -> str:
@@ -125,7 +139,7 @@ async def import_rows(
     settings: Settings,
     actor: User,
     rows: Iterable[CsvRow],
-    on_row: Callable[[], None] = lambda: None,
+    on_row: Callable[[ImportReport], Awaitable[None]] | None = None,
 ) -> ImportReport:
     """Create or merge one lead per row through ``services.leads.create``: an existing email is merged and
     never gets a second sequence; a new lead starts its matching sequences like any other."""
@@ -148,7 +162,8 @@ async def import_rows(
                 report.merged += 1
             else:
                 report.created += 1
-        on_row()
+        if on_row is not None:
+            await on_row(report)
     log.info(
         "import by %s into %s: %d created, %d merged, %d rows refused",
         actor.id,
@@ -158,6 +173,102 @@ async def import_rows(
         report.failed_rows,
     )
     return report
+
+
+@dataclass(frozen=True)
+class ImportJob:
+    """What an import's page shows: how far it got, then its report."""
+
+    id: str
+    filename: str
+    total: int
+    done: int
+    finished: bool
+    failure: str | None
+    report: ImportReport | None
+    """Once finished (or stopped): the counts and the first ``IMPORT_ERRORS_KEPT`` errors."""
+
+
+async def start_job(session: AsyncSession, actor: User, filename: str, total: int) -> LeadImport:
+    """Record a new import of ``total`` rows for ``actor`` (one running import per user), forgetting all but the
+    last ``FINISHED_IMPORTS_KEPT`` finished ones."""
+    mine = (LeadImport.user_id == actor.id) & (LeadImport.company_id == actor.company_id)
+    running = await session.scalar(
+        select(LeadImport.id).where(
+            mine, LeadImport.finished_at.is_(None), LeadImport.progressed_at > utcnow() - IMPORT_STALLED_AFTER
+        )
+    )
+    if running is not None:
+        raise Conflict("One of your imports is still running; wait for its report before starting another")
+    kept = select(LeadImport.id).where(mine).order_by(LeadImport.started_at.desc()).limit(FINISHED_IMPORTS_KEPT - 1)
+    await session.execute(delete(LeadImport).where(mine, LeadImport.id.not_in(kept)))
+    job = LeadImport(id=new_id("imp"), company_id=actor.company_id, user_id=actor.id, filename=filename, total=total)
+    session.add(job)
+    await session.flush()
+    return job
+
+
+def _write_report(job: LeadImport, report: ImportReport, done: int) -> None:
+    job.done, job.created, job.merged, job.refused = done, report.created, report.merged, report.failed_rows
+    job.errors = [asdict(error) for error in report.errors[:IMPORT_ERRORS_KEPT]]
+    job.progressed_at = utcnow()
+
+
+async def run_job(
+    sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    settings: Settings,
+    actor: User,
+    job_id: str,
+    rows: list[CsvRow],
+) -> None:
+    """Import ``rows`` for the job ``start_job`` recorded, writing its progress at most every
+    ``IMPORT_PROGRESS_SECONDS`` and its report at the end (run in the background of the request that uploaded)."""
+    done = 0
+    last_written = time.monotonic()
+
+    async def progress(report: ImportReport) -> None:
+        nonlocal done, last_written
+        done += 1
+        if time.monotonic() - last_written >= IMPORT_PROGRESS_SECONDS:
+            last_written = time.monotonic()
+            async with transaction(sessions) as session:
+                job = await session.get_one(LeadImport, job_id)
+                _write_report(job, report, done)
+
+    report, failure = ImportReport(), None
+    try:
+        report = await import_rows(sessions, client, settings, actor, rows, on_row=progress)
+    except Exception:
+        # Rows are committed one by one: those before the failure stay imported.
+        log.exception("import %s by %s stopped after %d of %d rows", job_id, actor.id, done, len(rows))
+        failure = f"The import stopped after {done} of {len(rows)} rows; those rows were saved."
+    async with transaction(sessions) as session:
+        job = await session.get_one(LeadImport, job_id)
+        _write_report(job, report, done)
+        job.failure, job.finished_at = failure, utcnow()
+
+
+async def job_status(session: AsyncSession, actor: User, job_id: str) -> ImportJob:
+    """The actor's own import (another user's, or a forgotten one, is a 404)."""
+    job = await session.scalar(
+        select(LeadImport).where(
+            LeadImport.id == job_id, LeadImport.user_id == actor.id, LeadImport.company_id == actor.company_id
+        )
+    )
+    if job is None:
+        raise NotFound("import", job_id)
+    stopped = job.finished_at is None and job.progressed_at <= utcnow() - IMPORT_STALLED_AFTER
+    failure = job.failure
+    if stopped:
+        # Its process ended (a restart, a crash) mid-file; what it had committed is kept.
+        failure = f"The import stopped after about {job.done} of {job.total} rows; those rows were saved."
+    finished = job.finished_at is not None or stopped
+    report = None
+    if finished:
+        errors = [RowError(**error) for error in job.errors]
+        report = ImportReport(created=job.created, merged=job.merged, errors=errors, refused=job.refused)
+    return ImportJob(job.id, job.filename, job.total, job.done, finished, failure, report)
 
 
 def read_csv(handle: TextIO) -> tuple[list[str], list[CsvRow]]:

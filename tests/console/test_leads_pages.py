@@ -7,12 +7,21 @@ import asyncio
 import html
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx2
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
 
+from api.main import create_app
+from core.config import Settings
+from db.base import utcnow
+from db.models import LeadImport, User
+from db.session import transaction
 from tests.console.conftest import csrf_of, sign_up
 
 PASSWORD = "correct horse battery"
@@ -198,6 +207,58 @@ async def test_a_csv_import_shows_progress_and_the_rows_it_refused_and_export_do
     lines = export.text.splitlines()
     assert lines[0].startswith("id,name,email,phone,source,status")
     assert len(lines) == 3 and "ann@example.com" in export.text and "vip;new;returning" in export.text
+
+
+async def test_an_import_is_followed_from_another_api_process_and_a_stopped_one_is_reported(
+    browser: httpx2.AsyncClient,
+    settings: Settings,
+    temporal_dev: WorkflowEnvironment,
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    """Behind a load balancer the polls land on any process: the job's progress and report are in the database."""
+    await sign_up(browser, "importer@example.com")
+    csrf = csrf_of(await browser.get("/app/leads/import"))
+    rows = "name,email\n" + "".join(f"Lead {n},lead{n}@example.com\n" for n in range(30))
+    started = await browser.post(
+        "/app/leads/import", data={"csrf_token": csrf}, files={"file": ("leads.csv", rows.encode(), "text/csv")}
+    )
+    assert started.status_code == 303, started.text
+    other = create_app(settings, temporal_client=temporal_dev.client)
+    async with (
+        other.router.lifespan_context(other),
+        httpx2.AsyncClient(
+            transport=httpx2.ASGITransport(app=other), base_url="https://testserver", cookies=browser.cookies
+        ) as elsewhere,
+    ):
+        async with asyncio.timeout(30):
+            while 'data-finished="true"' not in (status := await elsewhere.get(started.headers["location"])).text:
+                assert status.status_code == 200, status.text
+                await asyncio.sleep(0.1)
+    assert '<strong data-count="created">30</strong>' in status.text
+
+    # An import whose process died mid-file (a deploy, a crash) stops moving: after a minute it is reported as
+    # stopped, with what it saved, and no longer blocks the next upload.
+    async with transaction(db) as session:
+        user = await session.scalar(select(User).where(User.email == "importer@example.com"))
+        assert user is not None
+        session.add(
+            LeadImport(
+                id="imp_interrupted",
+                company_id=user.company_id,
+                user_id=user.id,
+                filename="big.csv",
+                total=1000,
+                done=400,
+                progressed_at=utcnow() - timedelta(minutes=2),
+            )
+        )
+    stopped = await browser.get("/app/leads/import/imp_interrupted")
+    assert 'data-finished="true"' in stopped.text and "stopped after about 400 of 1000 rows" in stopped.text
+    again = await browser.post(
+        "/app/leads/import", data={"csrf_token": csrf}, files={"file": ("one.csv", b"name\nOne More\n", "text/csv")}
+    )
+    assert again.status_code == 303, again.text
+    assert (await browser.get("/app/leads/import/imp_nobodys")).status_code == 404
 
 
 async def test_a_user_may_not_import_or_export(browser: httpx2.AsyncClient, second_browser: httpx2.AsyncClient) -> None:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import secrets
-import time
-from dataclasses import dataclass, field
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -19,10 +17,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from temporalio.client import Client
 
 from api.console.forms import errors_by_input
 from api.console.navigation import page
@@ -45,7 +42,7 @@ from schemas.leads import (
     LeadUpdate,
 )
 from services import interactions, lead_import, leads
-from services.errors import Conflict, InvalidField, NotFound
+from services.errors import InvalidField
 from services.users import require_role
 
 log = logging.getLogger(__name__)
@@ -71,9 +68,6 @@ IMPORTERS = (Role.admin, Role.manager)
 """Who may import and export (as ``bas leads import`` and ``GET /v1/leads/export`` allow)."""
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
-FINISHED_IMPORTS_KEPT = 5
-"""Per user: the reports of this many finished imports stay readable (for an hour)."""
-FINISHED_IMPORT_SECONDS = 3600
 
 
 def _is_fragment(request: Request) -> bool:
@@ -223,86 +217,14 @@ async def create_lead(
 # ---------------------------------------------------------------- CSV import and export
 
 
-@dataclass
-class ImportJob:
-    """One upload being imported in this process: how far it got, then its report."""
-
-    id: str
-    user_id: str
-    filename: str
-    total: int
-    done: int = 0
-    report: lead_import.ImportReport | None = None
-    failure: str | None = None
-    finished_at: float | None = None
-    task: asyncio.Task[None] | None = field(default=None, repr=False)
-
-    @property
-    def finished(self) -> bool:
-        return self.finished_at is not None
-
-    def advance(self) -> None:
-        self.done += 1
-
-
-class ImportJobs:
-    """The imports of this API process, by random id. Bounded: one running import per user, and the last
-    ``FINISHED_IMPORTS_KEPT`` finished ones per user, for ``FINISHED_IMPORT_SECONDS``."""
-
-    def __init__(self) -> None:
-        self._jobs: dict[str, ImportJob] = {}
-
-    def get(self, job_id: str, user: User) -> ImportJob:
-        job = self._jobs.get(job_id)
-        if job is None or job.user_id != user.id:
-            raise NotFound("import", job_id)
-        return job
-
-    def add(self, user: User, filename: str, total: int) -> ImportJob:
-        self._forget_old(user.id)
-        if any(job.user_id == user.id and not job.finished for job in self._jobs.values()):
-            raise Conflict("One of your imports is still running; wait for its report before starting another")
-        job = ImportJob(id=secrets.token_urlsafe(12), user_id=user.id, filename=filename, total=total)
-        self._jobs[job.id] = job
-        return job
-
-    def _forget_old(self, user_id: str) -> None:
-        now = time.monotonic()
-        for job_id in [
-            j.id for j in self._jobs.values() if j.finished_at and now - j.finished_at > FINISHED_IMPORT_SECONDS
-        ]:
-            del self._jobs[job_id]
-        finished = sorted(
-            (j for j in self._jobs.values() if j.user_id == user_id and j.finished_at),
-            key=lambda j: j.finished_at or 0,
-        )
-        for job in finished[: max(0, len(finished) - FINISHED_IMPORTS_KEPT + 1)]:
-            del self._jobs[job.id]
-
-
-def _import_jobs(request: Request) -> ImportJobs:
-    jobs: ImportJobs | None = getattr(request.app.state, "lead_imports", None)
-    if jobs is None:
-        jobs = request.app.state.lead_imports = ImportJobs()
-    return jobs
-
-
-async def _run_import(
-    job: ImportJob,
-    sessions: async_sessionmaker[AsyncSession],
-    client: Client,
-    settings: Settings,
-    actor: User,
-    rows: list[lead_import.CsvRow],
-) -> None:
-    try:
-        job.report = await lead_import.import_rows(sessions, client, settings, actor, rows, on_row=job.advance)
-    except Exception:
-        # Rows are committed one by one: those before the failure stay imported.
-        log.exception("import %s by %s stopped after %d of %d rows", job.id, actor.id, job.done, job.total)
-        job.failure = f"The import stopped after {job.done} of {job.total} rows; those rows were saved."
-    finally:
-        job.finished_at = time.monotonic()
+def _keep_running(request: Request, work: Coroutine[Any, Any, None]) -> None:
+    """Run an import after the response, holding a reference so that the task is not collected mid-file."""
+    tasks: set[asyncio.Task[None]] | None = getattr(request.app.state, "lead_import_tasks", None)
+    if tasks is None:
+        tasks = request.app.state.lead_import_tasks = set()
+    task = asyncio.create_task(work)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
 
 
 def _import_form(request: Request, user: User, errors: dict[str, list[str]], status: int) -> Response:
@@ -327,7 +249,9 @@ def _bounded_upload(request: Request) -> None:
 
 
 @router.post("/leads/import", dependencies=[Depends(_bounded_upload), CsrfChecked])
-async def start_import(request: Request, user: ConsoleUser, settings: SettingsDep, temporal: TemporalDep) -> Response:
+async def start_import(
+    request: Request, user: ConsoleUser, session: SessionDep, settings: SettingsDep, temporal: TemporalDep
+) -> Response:
     """Read the CSV, then import it row by row in the background; the job's page shows progress and the report."""
     require_role(user, *IMPORTERS)
     upload = (await request.form()).get("file")
@@ -340,16 +264,17 @@ async def start_import(request: Request, user: ConsoleUser, settings: SettingsDe
         _, rows = lead_import.read_csv(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=""))
     except InvalidField as exc:
         return _import_form(request, user, {"file": [exc.message]}, 422)
-    job = _import_jobs(request).add(user, upload.filename, len(rows))
-    job.task = asyncio.create_task(_run_import(job, request.app.state.sessions, temporal, settings, user, rows))
+    job = await lead_import.start_job(session, user, upload.filename, len(rows))
+    await session.commit()  # the import writes to it from its own transactions, maybe before this one would end
+    _keep_running(request, lead_import.run_job(request.app.state.sessions, temporal, settings, user, job.id, rows))
     log.info("import %s by %s: %d rows from a %d-byte file", job.id, user.id, len(rows), len(data))
     return redirect(request, f"{LEADS_PATH}/import/{job.id}")
 
 
 @router.get("/leads/import/{job_id}")
-async def import_job_page(request: Request, user: ConsoleUser, job_id: str) -> Response:
-    """The import's progress bar (polled by htmx while it runs) and, once done, its report."""
-    job = _import_jobs(request).get(job_id, user)
+async def import_job_page(request: Request, user: ConsoleUser, session: SessionDep, job_id: str) -> Response:
+    """The import's progress bar (polled by htmx while it runs) and, once done, its report: from any API process."""
+    job = await lead_import.job_status(session, user, job_id)
     context = page(user, "/leads", "Import leads", job=job, poll_url=f"{LEADS_PATH}/import/{job.id}")
     template = "leads/_import_status.html" if _is_fragment(request) else "leads/import_job.html"
     return render(request, template, context)
