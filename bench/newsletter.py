@@ -3,7 +3,8 @@
 A real ``bas worker`` process on PostgreSQL and the Temporal dev server, configured with ``BAS_SMTP_*`` for an
 aiosmtpd server on 127.0.0.1. The audience is written in bulk; ``NewsletterWorkflow`` is started on its publication
 as ``PublishContentWorkflow`` starts it. The figures: messages per second from the workflow's start to the last
-message at the SMTP server, the worker's memory (idle, peak, after), and that every address got exactly one.
+message at the SMTP server, the worker's CPU per message and memory (idle, peak, after), and that every address
+got exactly one. ``BAS_NEWSLETTER_CONCURRENCY`` in the environment sets the sends in flight per batch (default 8).
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ class Fanout:
     peak_mib: float
     after_mib: float
     worker_cpu_seconds: float
+    concurrency: int
 
 
 async def _run(sizes: Sizes) -> Fanout:
@@ -135,7 +137,15 @@ async def _run(sizes: Sizes) -> Fanout:
         await mailbox.wait_for(sizes.recipients, 30)
         send_seconds = max(max(times) for times in mailbox.arrivals.values()) - started
         cpu = worker.cpu_seconds() - cpu
-        fanout = Fanout(progress, send_seconds, idle, worker.memory_mib("VmHWM"), worker.memory_mib(), cpu)
+        fanout = Fanout(
+            progress,
+            send_seconds,
+            idle,
+            worker.memory_mib("VmHWM"),
+            worker.memory_mib(),
+            cpu,
+            settings.newsletter_concurrency,
+        )
     duplicated = {address: len(times) for address, times in mailbox.arrivals.items() if len(times) != 1}
     if progress.sent != sizes.recipients or len(mailbox.arrivals) != sizes.recipients or duplicated:
         raise RuntimeError(
@@ -148,8 +158,8 @@ async def _run(sizes: Sizes) -> Fanout:
 def _report(fanout: Fanout, sizes: Sizes) -> dict[str, Any]:
     rate = fanout.progress.sent / fanout.send_seconds
     table(
-        f"Newsletter to {sizes.recipients:,} subscribed leads: bas worker, PostgreSQL, SMTP on 127.0.0.1 "
-        "(each address exactly once)",
+        f"Newsletter to {sizes.recipients:,} subscribed leads, {fanout.concurrency} sends at once per batch: "
+        "bas worker, PostgreSQL, SMTP on 127.0.0.1 (each address exactly once)",
         ["", "figure"],
         [
             ["messages/s (start to last message at the SMTP server)", f"{rate:.1f}"],
@@ -162,6 +172,7 @@ def _report(fanout: Fanout, sizes: Sizes) -> dict[str, Any]:
     )
     return {
         "sizes": asdict(sizes),
+        "newsletter_concurrency": fanout.concurrency,
         "progress": fanout.progress.model_dump(),
         "messages_per_second": round(rate, 1),
         "send_seconds": round(fanout.send_seconds, 1),

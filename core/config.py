@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     roi_minutes_per_content: float = Field(60.0, ge=0)
     """Default ROI assumption: staff minutes one generated content piece saves."""
 
+    newsletter_concurrency: int = Field(8, ge=1)
+    """Recipients of one newsletter batch sent at once, each over an SMTP session kept open for the batch. A
+    cancel stops new sends at once and waits for at most this many in flight to settle their delivery rows."""
+
     worker_max_cached_workflows: int = Field(500, ge=0)
     """Workflows each worker keeps in memory between their tasks (Temporal's sticky cache); an evicted one that
     wakes up is replayed from its history. Bounds a worker's memory however many sequences are asleep."""

@@ -2,7 +2,12 @@
 
 Each recipient goes through the shared message path (``OutboundActivities.send``) under the key
 ``newsletter/{publication_id}/{contact_id}``: a batch retried after a crash finds the rows it wrote and sends
-nothing twice, and a message left ``sending`` by the dead attempt becomes ``unknown``.
+nothing twice, and a message left ``sending`` by the dead attempt is resolved by the message path (an email goes
+again under its own Message-ID).
+
+A batch sends to ``newsletter_concurrency`` recipients at a time, over SMTP sessions kept open for the batch
+(``email.kept_sessions``). Every send still commits its row before the provider is called; a cancel or a failed
+send stops new sends at once, and the ones in flight settle their rows before the batch ends.
 
 The audience is one contact per address (a lead and a customer sharing an address get one email) among the
 company's leads and customers that have an address and existed, not unsubscribed, at the cut-off taken when
@@ -25,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.messaging import email as email_channel
 from activities.outbound import OutboundActivities
 from core.config import Settings
 from db.base import utcnow
@@ -110,17 +116,33 @@ class NewsletterActivities:
 
     @activity.defn
     async def send_batch(self, batch: NewsletterBatch) -> NewsletterBatchResult:
-        """Send to the next ``size`` recipients after ``after``, heartbeating per recipient; write the counts."""
+        """Send to the next ``size`` recipients after ``after``, ``newsletter_concurrency`` at a time, heartbeating
+        per recipient; write the counts."""
         async with self._sessions() as session:
             page = list(await session.scalars(_page(batch)))
         more = len(page) > batch.size
         page = page[: batch.size]
+        waiting = iter(page)
         done = 0
-        async with _kept_alive(lambda: done):
-            for contact_id in page:
+
+        async def sender() -> None:
+            nonlocal done
+            # Every sender draws the next recipient from the one iterator: each recipient is sent once, and a cancel
+            # or a failure stops new sends while the ones in flight settle (``_uninterrupted``).
+            for contact_id in waiting:
                 activity.heartbeat(done)
                 await _uninterrupted(self._send_one(batch, contact_id))
                 done += 1
+
+        async with _kept_alive(lambda: done), email_channel.kept_sessions(self._settings):
+            try:
+                async with asyncio.TaskGroup() as senders:
+                    for _ in range(min(self._settings.newsletter_concurrency, len(page))):
+                        senders.create_task(sender())
+            except BaseExceptionGroup as failed:
+                # The failed send's own error, whose type decides Temporal's retry (``ProviderUnavailable``,
+                # ``OutcomeUnresolved``, a non-retryable ``ApplicationError``), not a group that hides it.
+                raise failed.exceptions[0] from None
         progress = await self._count(batch, page)
         await self._record(batch.publication_id, batch.content_id, progress)
         log.info("newsletter %s: batch of %d after %s sent; %s", batch.publication_id, len(page), batch.after, progress)
@@ -198,7 +220,7 @@ def _page(batch: NewsletterBatch) -> Select[str]:
 
 
 async def _uninterrupted(send: Awaitable[None]) -> None:
-    """Let a cancel (the newsletter cancelled, the worker shutting down) take effect between recipients.
+    """Let a cancel (the newsletter cancelled, the worker shutting down) take effect between a sender's recipients.
 
     Cut off mid-send, a message would stay ``sending`` with no later attempt to settle it; finished, its row is
     settled and the cancel is raised right after.

@@ -6,19 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import re
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.content.newsletter import MESSAGE, NOTHING_TO_SEND, NewsletterActivities, audience, delivery_key
+from activities.messaging.outcome import ProviderUnavailable
 from activities.outbound import OutboundActivities
 from core.config import Settings
 from core.ids import new_id
@@ -41,6 +46,7 @@ from tests.support.newsletter import (
     publication_progress,
     seed_audience,
 )
+from tests.support.processes import free_port
 from tests.support.smtp_server import SmtpServer, text_of
 
 
@@ -104,8 +110,9 @@ async def test_each_subscribed_address_gets_one_email_with_one_click_unsubscribe
     seeded = await seed_audience(db, leads=20, customers=20)
     heartbeats: list[object] = []
     env.on_heartbeat = lambda *details: heartbeats.append(details)
+    three_at_once = configured.model_copy(update={"newsletter_concurrency": 3})
 
-    snapshot, results = await send_everything(env, NewsletterActivities(db, configured), seeded, size=7)
+    snapshot, results = await send_everything(env, NewsletterActivities(db, three_at_once), seeded, size=7)
 
     # Exactly the subscribed, unsuppressed addresses, once each; the shared address once, to the customer.
     assert (
@@ -116,6 +123,10 @@ async def test_each_subscribed_address_gets_one_email_with_one_click_unsubscribe
     assert [r.recipients for r in results] == [7, 7, 7, 7, 7, 4]
     assert [r.more for r in results] == [True] * 5 + [False]
     assert len(heartbeats) >= snapshot.total  # one per recipient at least
+    # Progress only grows within a batch: it falls back to 0 once per batch after the first, never otherwise.
+    counts = [details[0] for details in heartbeats if isinstance(details, tuple)]
+    assert len(counts) == len(heartbeats)
+    assert sum(later < earlier for earlier, later in itertools.pairwise(counts)) == len(results) - 1
 
     shared = smtp.sent_to(SHARED.lower())[0]
     assert verify_unsubscribe(configured, shared["List-Unsubscribe"].strip("<>").rsplit("/", 1)[1]) == (
@@ -173,12 +184,13 @@ async def test_a_batch_run_again_after_a_crash_sends_nothing_twice_and_resends_t
     order = await audience_order(db, seeded, snapshot.cutoff)
     start = NewsletterProgress(total=snapshot.total)
 
-    # The killed attempt got through three recipients, had committed "sending" for the fourth and was in the SMTP
-    # call, and had written the fifth's message but not sent it.
+    # The killed attempt got through three recipients, had committed "sending" for the fourth and the fifth and was
+    # in the SMTP call for both (sends within a batch run side by side), and had written the sixth's message but not
+    # sent it.
     first = await env.run(activities.send_batch, batch(seeded, snapshot.cutoff, None, 3, start))
     assert first.last_contact_id == order[2]
     outbound = OutboundActivities(db, configured)
-    for contact_id in order[3:5]:
+    for contact_id in order[3:6]:
         await outbound.compose(
             StepInput(
                 idempotency_key=delivery_key(seeded.publication_id, contact_id),
@@ -191,10 +203,10 @@ async def test_a_batch_run_again_after_a_crash_sends_nothing_twice_and_resends_t
                 context=MessageContext(content_id=seeded.content_id),
             )
         )
-    in_flight = delivery_key(seeded.publication_id, order[3])
+    in_flight = {delivery_key(seeded.publication_id, contact_id) for contact_id in order[3:5]}
     async with transaction(db) as session:
         await session.execute(
-            update(MessageDelivery).where(MessageDelivery.idempotency_key == in_flight).values(status="sending")
+            update(MessageDelivery).where(MessageDelivery.idempotency_key.in_(in_flight)).values(status="sending")
         )
     assert len(smtp.messages) == 3
 
@@ -203,10 +215,11 @@ async def test_a_batch_run_again_after_a_crash_sends_nothing_twice_and_resends_t
     again = await env.run(activities.send_batch, batch(seeded, snapshot.cutoff, None, 100, start))
 
     rows = await deliveries(db, seeded)
-    # The one in flight may or may not have reached the server: it goes (again) under its own Message-ID, which a
-    # mail system that has it already drops. Here it had not: everyone exactly once, nothing left unknown.
-    [resent] = [row for row in rows.values() if row.idempotency_key == in_flight]
-    assert resent.status == "sent" and resent.provider_message_id == f"<{resent.id}@acme.example.com>"
+    # The ones in flight may or may not have reached the server: each goes (again) under its own Message-ID, which
+    # a mail system that has it already drops. Here they had not: everyone exactly once, nothing left unknown.
+    resent = [row for row in rows.values() if row.idempotency_key in in_flight]
+    assert len(resent) == 2
+    assert all(row.status == "sent" and row.provider_message_id == f"<{row.id}@acme.example.com>" for row in resent)
     assert received(smtp) == Counter(seeded.mailed)
     assert retried.progress == again.progress == seeded.expected()
     assert await publication_progress(db, seeded) == seeded.expected()
@@ -281,11 +294,11 @@ async def test_content_without_text_is_refused_before_anything_is_sent(
     assert smtp.messages == [] and await deliveries(db, seeded) == {}
 
 
-async def test_a_slow_send_keeps_heartbeating_and_a_cancel_waits_for_the_message_in_flight(
+async def test_a_slow_send_keeps_heartbeating_and_a_cancel_waits_for_the_messages_in_flight(
     db: async_sessionmaker[AsyncSession], configured: Settings, smtp: SmtpServer, env: ActivityEnvironment
 ) -> None:
     seeded = await seed_audience(db, leads=6, customers=0)
-    activities = NewsletterActivities(db, configured)
+    activities = NewsletterActivities(db, configured.model_copy(update={"newsletter_concurrency": 2}))
     snapshot = await env.run(activities.snapshot_audience, seeded.input())
     smtp.reply_delay = 1.0  # the server holds its answer to DATA: one send takes a second
     env.info = dataclasses.replace(env.info, heartbeat_timeout=timedelta(seconds=0.3))
@@ -298,16 +311,90 @@ async def test_a_slow_send_keeps_heartbeating_and_a_cancel_waits_for_the_message
         )
     )
     async with asyncio.timeout(10):
-        while not smtp.messages:
+        while len(smtp.messages) < 2:
             await asyncio.sleep(0.01)
-    await asyncio.sleep(0.5)  # the first message is on the server, waiting for its answer
+    await asyncio.sleep(0.5)  # both messages are on the server, waiting for their answers
     env.cancel()
+    cancelled = time.perf_counter()
     with pytest.raises(asyncio.CancelledError):
         await sending
 
-    # While the one send hung, the background kept heartbeating (every 0.1 s) with nobody done yet.
+    # While the two sends hung, the background kept heartbeating (every 0.1 s) with nobody done yet.
     assert heartbeats.count((0,)) >= 4
-    # The cancel took effect after the message in flight was settled: nothing is left "sending".
+    # The cancel took effect once the two messages in flight were settled (the rest of their second of waiting, well
+    # before two more rounds of sends could end), and no send started after it: two rows, both sent, nothing left
+    # "sending", and nobody else written or mailed.
+    assert time.perf_counter() - cancelled < 2 * smtp.reply_delay
     rows = await deliveries(db, seeded)
-    assert [row.status for row in rows.values()] == ["sent"]
+    assert [row.status for row in rows.values()] == ["sent", "sent"]
     assert received(smtp) == Counter(set(rows))
+
+
+async def test_a_failed_send_ends_the_batch_with_its_own_error_and_leaves_nothing_sending(
+    db: async_sessionmaker[AsyncSession], configured: Settings, env: ActivityEnvironment
+) -> None:
+    seeded = await seed_audience(db, leads=6, customers=0)
+    nobody_listens = configured.model_copy(update={"smtp_port": free_port(), "newsletter_concurrency": 3})
+    activities = NewsletterActivities(db, nobody_listens)
+    snapshot = await env.run(activities.snapshot_audience, seeded.input())
+
+    with pytest.raises(ProviderUnavailable):  # itself, as Temporal must see it to retry, not inside a group
+        await env.run(
+            activities.send_batch, batch(seeded, snapshot.cutoff, None, 100, NewsletterProgress(total=snapshot.total))
+        )
+
+    # Nothing was accepted: the rows written so far (at most one per sender) wait for the retry as "pending".
+    rows = await deliveries(db, seeded)
+    assert 1 <= len(rows) <= 3
+    assert {row.status for row in rows.values()} == {"pending"}
+
+
+class _LimitedSmtp:
+    """An SMTP server that takes ``per_session`` messages on one connection and turns the next away with a 421, as
+    providers limiting messages per connection do; it notes which connection brought each message."""
+
+    def __init__(self, per_session: int) -> None:
+        self.host, self.port = "127.0.0.1", free_port()
+        self.per_session = per_session
+        self.recipients: Counter[str] = Counter()
+        self.sessions: Counter[int] = Counter()
+        self._controller = Controller(self, hostname=self.host, port=self.port)
+
+    async def handle_MAIL(  # noqa: N802 (aiosmtpd's hook name)
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        if self.sessions[id(session)] >= self.per_session:
+            return "421 4.7.0 Too many messages on this connection"
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        self.sessions[id(session)] += 1
+        self.recipients.update(address.lower() for address in envelope.rcpt_tos)
+        return "250 Message accepted for delivery"
+
+    def __enter__(self) -> _LimitedSmtp:
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._controller.stop()
+
+
+async def test_a_batch_reuses_its_smtp_sessions_and_replaces_one_the_server_turns_away(
+    db: async_sessionmaker[AsyncSession], configured: Settings, env: ActivityEnvironment
+) -> None:
+    seeded = await seed_audience(db, leads=12, customers=12)
+    with _LimitedSmtp(per_session=4) as server:
+        limited = configured.model_copy(
+            update={"smtp_host": server.host, "smtp_port": server.port, "newsletter_concurrency": 3}
+        )
+        snapshot, results = await send_everything(env, NewsletterActivities(db, limited), seeded, size=100)
+
+    assert snapshot.total == len(seeded.receives)
+    assert len(results) == 1 and results[0].progress == seeded.expected()
+    assert server.recipients == Counter(seeded.mailed)
+    # Each session carried up to its limit, then a new one took over with no message lost or doubled: far fewer
+    # connections than messages, yet more than the three senders alone would have opened.
+    assert max(server.sessions.values()) == 4
+    assert 3 < len(server.sessions) < len(seeded.mailed) / 2
