@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, String
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -59,3 +61,9 @@ class Timestamps:
 
 def id_column(length: int = 40) -> Mapped[str]:
     return mapped_column(String(length), primary_key=True)
+
+
+def conflict_insert(session: AsyncSession) -> Any:
+    """The session's dialect's ``insert``, whose ``on_conflict_do_nothing``/``_do_update`` PostgreSQL and SQLite
+    both take (the generic ``insert`` has neither)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert

@@ -11,11 +11,10 @@ import re
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.ids import new_id
-from db.base import utcnow
+from db.base import conflict_insert, utcnow
 from db.models import Content, ContentLink, ContentMetric
 
 URL = re.compile(r"https?://[^\s<>()\[\]{}\"'`|\\^]+", re.IGNORECASE)
@@ -70,8 +69,7 @@ async def tracked_text(session: AsyncSession, content: Content, public_base_url:
 
 async def link_ids(session: AsyncSession, content: Content, urls: list[str]) -> dict[str, str]:
     """Each address's link id, inserting the missing ones; safe against a concurrent insert of the same link."""
-    dialect = session.get_bind().dialect.name
-    insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = conflict_insert(session)
     now = utcnow()
     rows = [
         {
@@ -115,8 +113,7 @@ async def follow(session: AsyncSession, link_id: str) -> str | None:
     link = await _link(session, link_id)
     if link is None:
         return None
-    dialect = session.get_bind().dialect.name
-    insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = conflict_insert(session)
     table: Any = ContentMetric
     statement = insert(ContentMetric).values(
         content_id=link.content_id,

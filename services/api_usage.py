@@ -17,10 +17,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.base import utcnow
+from db.base import conflict_insert, utcnow
 from db.models import ApiCallCount, ApiKey, Company
 from db.session import transaction
 
@@ -128,7 +127,7 @@ async def _store(sessions: async_sessionmaker[AsyncSession], batch: Counter[Buck
         ]
         if not rows:
             return
-        insert: Any = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        insert = conflict_insert(session)
         statement = insert(ApiCallCount).values(rows)
         table: Any = ApiCallCount
         await session.execute(

@@ -13,10 +13,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.base import conflict_insert
 from db.models import Content, ContentMetric, User
 from schemas.content import ContentMetrics
 from schemas.content_analytics import (
@@ -60,8 +60,7 @@ async def _add_rows(session: AsyncSession, rows: dict[_Key, list[int]]) -> None:
     ]
     if not values:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = conflict_insert(session)
     statement = insert(ContentMetric).values(values)
     table: Any = ContentMetric
     statement = statement.on_conflict_do_update(

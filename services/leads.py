@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, exists, func, literal, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from temporalio.client import Client
@@ -17,7 +16,7 @@ from temporalio.service import RPCError
 from core.config import Settings
 from core.ids import new_id
 from db import events as db_events
-from db.base import utcnow
+from db.base import conflict_insert, utcnow
 from db.models import DomainEvent, Interaction, Lead, MessageDelivery, User, WorkflowRun
 from schemas.common import Page, PageRequest
 from schemas.ids import to_api_id
@@ -114,7 +113,7 @@ async def _insert_unless_known(session: AsyncSession, company_id: str, body: Lea
     and its release: a conflict leaves the transaction usable, and a concurrent insert of the same email is waited
     for rather than raised (PostgreSQL; SQLite has one writer at a time).
     """
-    insert: Any = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = conflict_insert(session)
     statement = (
         insert(Lead)
         .values(
