@@ -73,10 +73,14 @@ _GROWTH: dict[str, Callable[..., int]] = {
 computed before the call (afterwards the memory is already spent)."""
 
 
-def _refuse_unbounded(name: str, subject: object, arguments: tuple[Any, ...], keywords: dict[str, Any]) -> None:
-    """Raise ``SecurityError`` before a filter or call that would run too long or build too much."""
+def _refuse_overtime() -> None:
     if time.monotonic() > _deadline.get():
         raise SecurityError(f"the template took longer than {RENDER_SECONDS:g}s to render")
+
+
+def _refuse_unbounded(name: str, subject: object, arguments: tuple[Any, ...], keywords: dict[str, Any]) -> None:
+    """Raise ``SecurityError`` before a filter or call that would run too long or build too much."""
+    _refuse_overtime()
     if any(_too_large(value) for value in (*arguments, *keywords.values())):
         raise SecurityError(f"numbers above {MAX_OPERAND} cannot be passed to {name!r}")
     if isinstance(subject, str):
@@ -120,8 +124,7 @@ class _MessageSandbox(ImmutableSandboxedEnvironment):
         del self.globals["lipsum"]
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if time.monotonic() > _deadline.get():
-            raise SecurityError(f"the template took longer than {RENDER_SECONDS:g}s to render")
+        _refuse_overtime()
         if operator == "%":
             if isinstance(left, str):
                 _refuse_unbounded("format", left, right if isinstance(right, tuple) else (right,), {})
