@@ -20,16 +20,16 @@ from typing import Any
 from temporalio import activity
 from temporalio.api.testservice.v1 import LockTimeSkippingRequest, UnlockTimeSkippingRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.outbound import OutboundActivities
-from bench.harness import BIN, table
+from bench.harness import table
 from schemas.lead_follow_up import FollowUpStep, LeadFollowUpInput, RunState
 from schemas.leads import Channel
 from schemas.messaging import ComposedMessage, DeliveryOutcome, FinishRunInput, PlanSendInput, StepInput
 from schemas.temporal import QueueKind, task_queue
+from tests.support.temporal_servers import start_time_skipping_server
 from workflows.lead_follow_up import LeadFollowUpWorkflow
 
 CONCURRENT = 20
@@ -137,9 +137,7 @@ async def _batch(env: WorkflowEnvironment, queue: str, sequences: int) -> Batch:
 
 
 async def _run(concurrent: int) -> tuple[Batch, Batch]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(BIN / "temporal-test-server"), data_converter=pydantic_data_converter
-    )
+    env = await start_time_skipping_server()
     try:
         queue = task_queue(f"bench-{uuid.uuid4().hex[:10]}", QueueKind.MAIN)
         async with Worker(

@@ -32,15 +32,13 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue as TaskQueueRef
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from core.config import Settings
 from db.migrate import upgrade_to_head
-from schemas.temporal import SEARCH_ATTRIBUTES
 from tests.support.postgres import PostgresServer
 from tests.support.processes import free_port
+from tests.support.temporal_servers import start_dev_server
 
 BIN = Path(sys.executable).parent
 RESULTS = Path(__file__).parent / "results"
@@ -55,12 +53,7 @@ async def temporal_dev() -> AsyncIterator[Client]:
 
     ``temporal_address(client)`` is where a ``bas`` process started beside it finds it.
     """
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(BIN / "temporal"),
-        data_converter=pydantic_data_converter,
-        search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_extra_args=["--ui-disable-news-fetch"],
-    )
+    env = await start_dev_server()
     try:
         yield env.client
     finally:

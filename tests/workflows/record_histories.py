@@ -20,11 +20,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.lead_follow_up import LeadEvent, LeadEventSignal
 from schemas.review_request import ReviewEvent
+from tests.support.temporal_servers import start_time_skipping_server
 from tests.workflows.doubles import DELIVER, OutboundDoubles, running, sequence
 from tests.workflows.review_doubles import ReviewDoubles, review_input, running_review
 from workflows.lead_follow_up import LeadFollowUpWorkflow
@@ -68,10 +68,7 @@ RECORDERS: dict[str, Callable[[WorkflowEnvironment], Awaitable[WorkflowHistory]]
 
 
 async def main(names: list[str]) -> None:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
-        data_converter=pydantic_data_converter,
-    )
+    env = await start_time_skipping_server()
     try:
         for name in names or RECORDERS:
             history = await RECORDERS[name](env)

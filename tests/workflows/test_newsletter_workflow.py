@@ -33,6 +33,7 @@ from activities.content.newsletter import NOTHING_TO_SEND, NewsletterActivities
 from schemas.content_workflows import NewsletterInput, NewsletterProgress, NewsletterResume
 from schemas.newsletter import NewsletterAudience, NewsletterBatch, NewsletterBatchResult
 from schemas.temporal import QueueKind, task_queue
+from tests.support.temporal_servers import start_time_skipping_server
 from tests.workflows.doubles import RESULT_TIMEOUT, end
 from workflows.newsletter import BATCH_SIZE, BATCHES_PER_RUN, NewsletterWorkflow, newsletter_workflow_id
 
@@ -267,10 +268,7 @@ async def test_saved_histories_replay_on_the_current_code() -> None:
 
 
 async def main(names: list[str]) -> None:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
-        data_converter=pydantic_data_converter,
-    )
+    env = await start_time_skipping_server()
     try:
         for name in names or RECORDERS:
             history = await RECORDERS[name](env.client)
