@@ -1,4 +1,5 @@
-"""Activities of backups and restores: ``db.backup`` does the work; these report progress and stop workflows.
+"""Activities of backups and restores: ``db.backup`` does the work; these report progress, stop workflows and put
+the outcome in the audit log.
 
 A restore first stops the scope's workflows in flight (``stop_running_workflows``, also used by ``bas restore``):
 each running workflow of the company (or, for a platform restore, of this deployment's task queue) is asked to
@@ -21,15 +22,19 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.config import Settings
+from db import audit as audit_log
 from db import backup
+from db.session import transaction
 from schemas.backups import (
     BACKUP_WORKFLOW_PREFIX,
     PLATFORM_SCOPE,
     RESTORE_WORKFLOW_PREFIX,
     BackupInput,
     BackupManifest,
+    BackupOutcome,
     BackupResult,
     RestoreInput,
+    RestoreOutcome,
     RestoreResult,
     StoppedWorkflows,
     StopWorkflowsInput,
@@ -175,6 +180,19 @@ class BackupActivities:
             input.grace_seconds,
             heartbeat=activity.heartbeat,
         )
+
+    @activity.defn
+    async def record_backup(self, input: BackupOutcome) -> None:
+        """``backup.created`` on record from here, not from the API: a caller that stopped waiting is no reason
+        for a backup to go unaudited. Idempotent, so a retry after the commit adds nothing."""
+        async with transaction(self._sessions) as session:
+            await audit_log.record_backup(session, input.result, input.requested_by)
+
+    @activity.defn
+    async def record_restore(self, input: RestoreOutcome) -> None:
+        """``backup.restored``, as ``record_backup``."""
+        async with transaction(self._sessions) as session:
+            await audit_log.record_restore(session, input.result, input.requested_by)
 
     @activity.defn
     async def restore_backup(self, input: RestoreInput) -> RestoreResult:

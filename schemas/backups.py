@@ -127,6 +127,20 @@ class RestoreResult(BaseModel):
     """What was stopped in Temporal first; None when the restore ran without Temporal (``--no-temporal``)."""
 
 
+class BackupOutcome(BaseModel):
+    """What the backup workflow's last activity puts in the audit log."""
+
+    result: BackupResult
+    requested_by: str | None
+
+
+class RestoreOutcome(BaseModel):
+    """What the restore workflow's last activity puts in the audit log."""
+
+    result: RestoreResult
+    requested_by: str | None
+
+
 # ---------------------------------------------------------------- /api/system bodies
 
 

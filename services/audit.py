@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.ids import new_id
 from core.request_context import caller
+from db import audit as db_audit
 from db.models import AuditEntry, User
 from schemas.audit import AuditFilter
 from schemas.common import Page, PageRequest
@@ -18,12 +17,7 @@ from schemas.enums import Role
 from services.errors import InvalidField, PermissionDenied
 from services.paging import paginate
 
-log = logging.getLogger("bas.audit")
-
-
-def changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
-    """``{"role": ["user", "manager"]}`` for each key whose value differs; the shape every entry uses."""
-    return {key: [before.get(key), value] for key, value in after.items() if before.get(key) != value}
+changed = db_audit.changed  # every caller's entries take this shape
 
 
 def record(
@@ -41,19 +35,10 @@ def record(
     user who created it is in the key's own audit entries). Never pass secrets or passwords in ``changes``.
     """
     context = caller()
-    entry = AuditEntry(
-        id=new_id("aud"),
-        company_id=company_id,
-        actor_id=context.api_key_id or (actor.id if actor else None),
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        changes=changes or {},
-        ip_address=context.ip_address,
+    actor_id = context.api_key_id or (actor.id if actor else None)
+    return db_audit.add_entry(
+        session, company_id, actor_id, action, target_type, target_id, changes, context.ip_address
     )
-    session.add(entry)
-    log.info("audit %s %s %s by %s from %s", action, target_type, target_id, entry.actor_id, entry.ip_address)
-    return entry
 
 
 SORTABLE = {"created_at": AuditEntry.created_at, "action": AuditEntry.action}

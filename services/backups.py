@@ -1,5 +1,6 @@
-"""Backups and restores for an admin (``/api/system``: their company, through the workflows) and the audit
-entries both that and the command line (``bas backup`` / ``bas restore``, which run ``db.backup`` directly) write.
+"""Backups and restores for an admin (``/api/system``: their company, through the workflows) and for the command
+line (``bas backup`` / ``bas restore``, which run ``db.backup`` directly). The request is audited here before the
+wait; the outcome (``db.audit``) by the workflow, or here for the command line.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from temporalio.service import RPCError
 
 from core.config import Settings
 from core.ids import new_id
+from db import audit as audit_log
 from db import backup as engine
 from db.base import utcnow
-from db.models import Backup, Company, User
+from db.models import Backup, User
 from db.session import transaction
 from schemas.backups import (
     BackupCreated,
@@ -87,35 +89,6 @@ async def _outcome(handle: WorkflowHandle[Any, T], backup_id: str, what: str) ->
         raise refusal from exc
 
 
-async def _company_ids(session: AsyncSession, company_id: str | None) -> list[str]:
-    """Whose audit log an entry goes to: the company's, or for the platform every company's."""
-    if company_id is not None:
-        return [company_id]
-    return list(await session.scalars(select(Company.id).order_by(Company.id)))
-
-
-async def record_backup(session: AsyncSession, result: BackupResult, actor: User | None) -> None:
-    """``backup.created`` in the audit log of each company the backup holds (``actor`` None: the command line)."""
-    facts = {"scope": result.company_id or "platform", "size_bytes": result.size_bytes}
-    facts["rows"] = sum(result.tables.values())
-    for company_id in await _company_ids(session, result.company_id):
-        audit.record(session, company_id, actor, "backup.created", "backup", result.backup_id, audit.changed({}, facts))
-
-
-async def record_restore(session: AsyncSession, result: RestoreResult, actor: User | None) -> None:
-    """``backup.restored`` in the audit log of each company restored (the log itself is never restored)."""
-    facts: dict[str, Any] = {"restore_id": result.restore_id, "runs_stopped": result.runs_stopped}
-    if result.workflows is not None:
-        facts |= {
-            "workflows_cancelled": result.workflows.cancelled,
-            "workflows_terminated": result.workflows.terminated,
-        }
-    for company_id in await _company_ids(session, result.company_id):
-        audit.record(
-            session, company_id, actor, "backup.restored", "backup", result.backup_id, audit.changed({}, facts)
-        )
-
-
 async def _record_request(
     session: AsyncSession, actor: User, action: str, backup_id: str, facts: dict[str, Any]
 ) -> None:
@@ -142,8 +115,7 @@ async def create(session: AsyncSession, client: Client, settings: Settings, acto
         raise ServiceUnavailable(f"Temporal is not reachable; {what} was not started") from exc
     await _record_request(session, actor, "backup.requested", backup_id, {})
     log.info("user %s started %s", actor.id, what)
-    result = await _outcome(handle, backup_id, what)
-    await record_backup(session, result, actor)
+    result = await _outcome(handle, backup_id, what)  # the workflow has put "backup.created" on record
     return BackupCreated(
         message="Backup created successfully",
         backup_id=result.backup_id,
@@ -184,8 +156,7 @@ async def restore(
         raise ServiceUnavailable(f"Temporal is not reachable; {what} was not started") from exc
     await _record_request(session, actor, "backup.restore_requested", backup_id, {"restore_id": restore_id})
     log.info("user %s started %s", actor.id, what)
-    result = await _outcome(handle, backup_id, what)
-    await record_restore(session, result, actor)
+    result = await _outcome(handle, backup_id, what)  # the workflow has put "backup.restored" on record
     return RestoreDone(message="System restored successfully", backup_id=backup_id, restored_at=result.restored_at)
 
 
@@ -214,7 +185,7 @@ async def back_up_here(
     """``bas backup``: the engine in this process (no worker), audited as the command line's."""
     result = await engine.create_backup(sessions, settings, new_id("bkp"), company_id, None, progress)
     async with transaction(sessions) as session:
-        await record_backup(session, result, None)
+        await audit_log.record_backup(session, result, None)
     return result
 
 
@@ -238,5 +209,5 @@ async def restore_here(
         workflows=workflows,
     )
     async with transaction(sessions) as session:
-        await record_restore(session, result, None)
+        await audit_log.record_restore(session, result, None)
     return result

@@ -97,6 +97,8 @@ def wiring(settings: Settings, sessions: async_sessionmaker[AsyncSession], ident
                 backups.verify_backup,
                 backups.stop_workflows,
                 backups.restore_backup,
+                backups.record_backup,
+                backups.record_restore,
                 webhooks.attempt_delivery,
                 webhooks.record_given_up,
             ],

@@ -1,7 +1,8 @@
 """``BackupWorkflow`` (``backup/{backup_id}``) and ``RestoreWorkflow`` (``restore/{restore_id}``).
 
 A restore checks the backup first, then stops the scope's workflows in flight, then replaces the data; a
-backup that fails the check stops nothing.
+backup that fails the check stops nothing. Each ends by putting its outcome in the audit log, so it is on record
+although the caller may have stopped waiting.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.backup import BackupActivities
-    from schemas.backups import BackupInput, BackupResult, RestoreInput, RestoreResult, StopWorkflowsInput
+    from schemas.backups import (
+        BackupInput,
+        BackupOutcome,
+        BackupResult,
+        RestoreInput,
+        RestoreOutcome,
+        RestoreResult,
+        StopWorkflowsInput,
+    )
 
 # A backup or restore is one long activity: it heartbeats its progress, so a dead worker is noticed in
 # minutes and the work starts over on another (a restore is one transaction, so a lost attempt left nothing).
@@ -22,6 +31,7 @@ DATA_TIMEOUT = timedelta(hours=2)
 HEARTBEAT_TIMEOUT = timedelta(minutes=1)
 DATA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=3)
 STOP_TIMEOUT = timedelta(minutes=10)
+RECORD_TIMEOUT = timedelta(minutes=1)
 RESTORE_START_DEADLINE = timedelta(minutes=5)
 """A restore no worker picked up within this is refused: data replaced long after it was asked for surprises."""
 
@@ -30,13 +40,21 @@ RESTORE_START_DEADLINE = timedelta(minutes=5)
 class BackupWorkflow:
     @workflow.run
     async def run(self, input: BackupInput) -> BackupResult:
-        return await workflow.execute_activity_method(
+        result = await workflow.execute_activity_method(
             BackupActivities.create_backup,
             input,
             start_to_close_timeout=DATA_TIMEOUT,
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=DATA_RETRY,
         )
+        # Runs started before this were audited by the API once it had the result.
+        if workflow.patched("backup-records-its-outcome"):
+            await workflow.execute_activity_method(
+                BackupActivities.record_backup,
+                BackupOutcome(result=result, requested_by=input.requested_by),
+                start_to_close_timeout=RECORD_TIMEOUT,
+            )
+        return result
 
 
 @workflow.defn
@@ -73,4 +91,12 @@ class RestoreWorkflow:
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=DATA_RETRY,
         )
-        return restored.model_copy(update={"workflows": stopped})
+        result = restored.model_copy(update={"workflows": stopped})
+        # Runs started before this were audited by the API once it had the result.
+        if workflow.patched("restore-records-its-outcome"):
+            await workflow.execute_activity_method(
+                BackupActivities.record_restore,
+                RestoreOutcome(result=result, requested_by=input.requested_by),
+                start_to_close_timeout=RECORD_TIMEOUT,
+            )
+        return result

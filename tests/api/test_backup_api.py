@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import re
 from collections.abc import AsyncIterator
@@ -24,6 +25,8 @@ from services.lead_follow_up import workflow_id_for
 from tests.api.review_support import created
 from tests.conftest import Account, register
 from tests.db import LEAD_CONFIG, add_lead, outbox_settled, terminate_company_workflows
+from worker.main import build_workers
+from workflows.backup import BackupWorkflow
 
 CREATED_KEYS = {"success", "message", "backup_id", "created_at", "size"}
 RESTORED_KEYS = {"success", "message", "backup_id", "restored_at"}
@@ -162,8 +165,13 @@ async def test_refusals_answer_in_the_surface_format_and_change_nothing(
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
 
 
-async def test_without_a_worker_the_call_answers_503_within_its_wait(
-    client: httpx2.AsyncClient, owner: Account, monkeypatch: pytest.MonkeyPatch, db: async_sessionmaker[AsyncSession]
+async def test_without_a_worker_the_call_answers_503_within_its_wait_and_the_outcome_is_audited_later(
+    client: httpx2.AsyncClient,
+    owner: Account,
+    monkeypatch: pytest.MonkeyPatch,
+    db: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    temporal_client: Client,
 ) -> None:
     monkeypatch.setattr(backups, "WAIT_SECONDS", 1.0)
     response = await client.post("/api/system/backup", headers=owner.headers)
@@ -177,3 +185,19 @@ async def test_without_a_worker_the_call_answers_503_within_its_wait(
             select(AuditEntry).where(AuditEntry.company_id == owner.company_id, AuditEntry.target_type == "backup")
         )
     assert (entry.action, entry.actor_id, entry.target_type) == ("backup.requested", owner.user_id, "backup")
+
+    # A worker comes up after the caller has gone: the backup finishes and records its own outcome.
+    workflow_id = re.search(r"workflow (backup/bkp_\w+)", detail)
+    assert workflow_id is not None
+    workers = build_workers(temporal_client, settings, db, "late-worker")
+    running = [asyncio.create_task(worker.run()) for worker in workers]
+    try:
+        result = await temporal_client.get_workflow_handle_for(BackupWorkflow.run, workflow_id[1]).result()
+    finally:
+        await asyncio.gather(*(worker.shutdown() for worker in workers))
+        await asyncio.gather(*running, return_exceptions=True)
+    async with db() as session:
+        entries = (await session.scalars(select(AuditEntry).where(AuditEntry.company_id == owner.company_id))).all()
+    created_entries = [entry for entry in entries if entry.action == "backup.created"]
+    assert [(e.target_id, e.actor_id) for e in created_entries] == [(entry.target_id, owner.user_id)]
+    assert created_entries[0].changes["rows"] == [None, sum(result.tables.values())]

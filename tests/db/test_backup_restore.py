@@ -24,11 +24,12 @@ from temporalio.client import Client
 
 from core.config import Settings
 from core.ids import new_id
+from db import audit as audit_log
 from db import backup as engine
 from db.base import Base, utcnow
-from db.models import Backup, Company, ContentMetric, Lead, WorkflowRun
+from db.models import AuditEntry, Backup, Company, ContentMetric, Lead, WorkflowRun
 from db.session import create_engine, session_factory
-from schemas.backups import BackupManifest, TableDigest
+from schemas.backups import BackupManifest, BackupResult, RestoreResult, TableDigest
 from schemas.workflow_runs import RunStatus
 from tests.conftest import Account, register
 from tests.db import add_lead, digests, outbox_settled, populate, runs, terminate_company_workflows, without_state
@@ -301,3 +302,43 @@ async def test_a_backup_restores_only_into_its_own_scope_and_only_as_recorded(
     with pytest.raises(engine.BackupRefused, match="differs from the manifest recorded"):
         await engine.restore(db, settings, backup_id)
     assert await digests(db, account.company_id) == now
+
+
+async def test_an_outcome_recorded_twice_is_in_the_audit_log_once(
+    owner: Account, db: async_sessionmaker[AsyncSession]
+) -> None:
+    """The workflow's record activities may run again after their commit (a lost answer is retried)."""
+    backup = BackupResult(
+        backup_id="bkp_once",
+        company_id=owner.company_id,
+        created_at=utcnow(),
+        size_bytes=10,
+        schema_revision="x",
+        tables={"leads": 2, "interactions": 3},
+    )
+    restore = RestoreResult(
+        restore_id="rst_first",
+        backup_id="bkp_once",
+        company_id=owner.company_id,
+        restored_at=utcnow(),
+        tables={"leads": 2},
+        runs_stopped=0,
+    )
+    for _ in range(2):
+        async with db() as session:
+            await audit_log.record_backup(session, backup, owner.user_id)
+            await audit_log.record_restore(session, restore, owner.user_id)
+            await session.commit()
+    async with db() as session:  # a second restore of the same backup is a second entry
+        await audit_log.record_restore(session, restore.model_copy(update={"restore_id": "rst_second"}), None)
+        await session.commit()
+
+    async with db() as session:
+        entries = (await session.scalars(select(AuditEntry).where(AuditEntry.target_id == "bkp_once"))).all()
+    assert sorted((entry.action, entry.changes.get("restore_id", [None, None])[1]) for entry in entries) == [
+        ("backup.created", None),
+        ("backup.restored", "rst_first"),
+        ("backup.restored", "rst_second"),
+    ]
+    [created] = [entry for entry in entries if entry.action == "backup.created"]
+    assert created.changes == {"scope": [None, owner.company_id], "size_bytes": [None, 10], "rows": [None, 5]}
