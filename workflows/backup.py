@@ -7,7 +7,9 @@ although the caller may have stopped waiting.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -25,6 +27,8 @@ with workflow.unsafe.imports_passed_through():
         StopWorkflowsInput,
     )
 
+OutcomeT = TypeVar("OutcomeT", BackupOutcome, RestoreOutcome)
+
 # A backup or restore is one long activity: it heartbeats its progress, so a dead worker is noticed in
 # minutes and the work starts over on another (a restore is one transaction, so a lost attempt left nothing).
 DATA_TIMEOUT = timedelta(hours=2)
@@ -34,6 +38,15 @@ STOP_TIMEOUT = timedelta(minutes=10)
 RECORD_TIMEOUT = timedelta(minutes=1)
 RESTORE_START_DEADLINE = timedelta(minutes=5)
 """A restore no worker picked up within this is refused: data replaced long after it was asked for surprises."""
+
+
+async def _record_outcome(
+    patch: str, record: Callable[[BackupActivities, OutcomeT], Awaitable[None]], outcome: OutcomeT
+) -> None:
+    """The audit entry of the outcome, written by the workflow so that it is there although the caller may have
+    stopped waiting. Runs started before ``patch`` were audited by the API once it had the result."""
+    if workflow.patched(patch):
+        await workflow.execute_activity_method(record, outcome, start_to_close_timeout=RECORD_TIMEOUT)
 
 
 @workflow.defn
@@ -47,13 +60,11 @@ class BackupWorkflow:
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=DATA_RETRY,
         )
-        # Runs started before this were audited by the API once it had the result.
-        if workflow.patched("backup-records-its-outcome"):
-            await workflow.execute_activity_method(
-                BackupActivities.record_backup,
-                BackupOutcome(result=result, requested_by=input.requested_by),
-                start_to_close_timeout=RECORD_TIMEOUT,
-            )
+        await _record_outcome(
+            "backup-records-its-outcome",
+            BackupActivities.record_backup,
+            BackupOutcome(result=result, requested_by=input.requested_by),
+        )
         return result
 
 
@@ -92,11 +103,9 @@ class RestoreWorkflow:
             retry_policy=DATA_RETRY,
         )
         result = restored.model_copy(update={"workflows": stopped})
-        # Runs started before this were audited by the API once it had the result.
-        if workflow.patched("restore-records-its-outcome"):
-            await workflow.execute_activity_method(
-                BackupActivities.record_restore,
-                RestoreOutcome(result=result, requested_by=input.requested_by),
-                start_to_close_timeout=RECORD_TIMEOUT,
-            )
+        await _record_outcome(
+            "restore-records-its-outcome",
+            BackupActivities.record_restore,
+            RestoreOutcome(result=result, requested_by=input.requested_by),
+        )
         return result
