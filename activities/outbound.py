@@ -268,6 +268,8 @@ class OutboundActivities:
                 delivery.provider_message_id = message["Message-ID"]
             delivery.status = "sending"
         # Committed: from here on a retried attempt finds "sending" and resolves it instead of sending blindly.
+        # With the "sent" line below, this says which messages a worker that died had out at the provider.
+        log.info("handing %s %s to %s", delivery.channel, delivery.id, delivery.provider)
         try:
             result = await (self._resolve(delivery, message) if unconfirmed else self._send(delivery, message))
         except ProviderUnavailable:
@@ -450,6 +452,7 @@ class OutboundActivities:
         return _outcome(delivery)
 
     async def _settle(self, delivery_id: str, origin: _Origin, result: SendResult) -> DeliveryOutcome:
+        sent = False
         async with transaction(self._sessions) as session:
             delivery = await session.get(MessageDelivery, delivery_id, with_for_update=True)
             if delivery is None:
@@ -463,13 +466,7 @@ class OutboundActivities:
             if result.status == "sent":
                 contact = await load_contact(session, delivery.company_id, origin.contact_id)
                 self._record_outbound(session, delivery, contact, origin, "sent")
-                log.info(
-                    "sent %s %s to %s (provider id %s)",
-                    delivery.channel,
-                    delivery.id,
-                    origin.contact_id,
-                    delivery.provider_message_id,
-                )
+                sent = True
             else:
                 delivery.status, delivery.error = result.status, result.error
                 log.warning(
@@ -482,7 +479,16 @@ class OutboundActivities:
                     f"; unresolved: POST /v1/deliveries/{delivery.id}/resend" if result.status == "unknown" else "",
                 )
                 self._add_send_action(session, delivery)
-            return _outcome(delivery)
+            outcome = _outcome(delivery)
+        if sent:  # once committed: a worker that dies before then has not reported the message sent
+            log.info(
+                "sent %s %s to %s (provider id %s)",
+                delivery.channel,
+                delivery.id,
+                origin.contact_id,
+                delivery.provider_message_id,
+            )
+        return outcome
 
     def _record_outbound(
         self, session: AsyncSession, delivery: MessageDelivery, contact: Contact | None, origin: _Origin, status: str
